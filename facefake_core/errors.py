@@ -1,0 +1,40 @@
+"""The package's own exceptions. Pages and the CLI catch only these and show ``str(err)``: one line.
+
+Hierarchy::
+
+    FacefakeError
+    ├── ImageLoadError      a file or buffer that cannot be read as an image
+    ├── ModelLoadError      a model source that cannot be resolved, read or understood
+    │   └── UnsafeModelError    a pickle that asks for a global outside the allowlist
+    ├── HardSetError        a hard set that cannot be evaluated as given (layout, labels, manifest)
+    └── DemoBuildError      the offline demo could not be built
+"""
+
+from __future__ import annotations
+
+
+class FacefakeError(Exception):
+    """Base of every error this package raises on purpose. The message is one line that says what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
+class ImageLoadError(FacefakeError):
+    """An input cannot be decoded as an image (missing, empty, truncated, not an image, too large)."""
+
+
+class ModelLoadError(FacefakeError):
+    """A model source cannot be resolved, downloaded, read or understood as a fastai vision learner."""
+
+
+class UnsafeModelError(ModelLoadError):
+    """A pickle asked for a global that the safe loader does not allow; nothing in the file was run."""
+
+
+class HardSetError(FacefakeError):
+    """A hard set's folders or manifest cannot be matched to the model's classes."""
+
+
+class DemoBuildError(FacefakeError):
+    """The offline demo (synthetic data and models) could not be built."""

@@ -1,0 +1,238 @@
+"""Evaluating a labelled hard set: batched, stored, resumable.
+
+Each image is hashed; results already in the store for this model's sha256 are reused, so a second run does no
+model work and a killed run resumes where it stopped. The rest is decoded and preprocessed in worker threads
+while the model works on the previous batch; each batch yields probabilities and the CAM grid from one pass
+(see :mod:`facefake_core.explain`) and is written to the store in one transaction. An unreadable file becomes an
+error row and never stops the run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from .config import CONFIG
+from .errors import FacefakeError, ImageLoadError
+from .explain import predict_and_cam
+from .hardset import HardSet, Item, check_duplicates, discover
+from .images import Photo, decode, read_bytes
+from .metrics import Metrics, compute, positive_class
+from .model import Model, map_to_photo
+from .store import Store, StoredResult
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One image of an evaluated set. ``error`` is set (and the rest empty) when the file was unreadable."""
+
+    path: str
+    label: str
+    style: str = ""
+    image_sha: str = ""
+    probs: dict[str, float] = field(default_factory=dict)
+    cam: np.ndarray | None = field(default=None, repr=False)
+    focus: dict | None = None
+    error: str | None = None
+
+    @property
+    def pred(self) -> str:
+        return max(self.probs, key=self.probs.get) if self.probs else ""
+
+    @property
+    def loss(self) -> float:
+        """Cross-entropy of the true class: how wrong the model was."""
+        return -math.log(max(self.probs.get(self.label, 0.0), 1e-12))
+
+    def to_dict(self) -> dict:
+        if self.error:
+            return {"path": self.path, "error": self.error}
+        d = {"path": self.path, "label": self.label, "pred": self.pred, "probs": self.probs}
+        if self.style:
+            d["style"] = self.style
+        if self.focus:
+            d["focus"] = self.focus
+        return d
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A model's results on a hard set; metrics at any threshold come from :meth:`metrics`."""
+
+    model_sha: str
+    vocab: tuple[str, ...]
+    source: str
+    rows: tuple[Row, ...]
+    errors: tuple[Row, ...]
+    computed: int
+    reused: int
+
+    @property
+    def positive(self) -> str:
+        return positive_class(self.vocab)
+
+    def p_pos(self) -> np.ndarray:
+        return np.array([r.probs[self.positive] for r in self.rows], float)
+
+    def metrics(self, threshold: float = CONFIG.threshold) -> Metrics:
+        return compute([r.label for r in self.rows], self.p_pos(), self.vocab, threshold)
+
+    def to_dict(self, threshold: float = CONFIG.threshold) -> dict:
+        return {**self.metrics(threshold).to_dict(), "computed": self.computed, "reused": self.reused,
+                "rows": [r.to_dict() for r in self.rows], "errors": [r.to_dict() for r in self.errors]}
+
+
+def _hash_items(items: Sequence[Item], store: Store, pool: ThreadPoolExecutor) -> tuple[dict[str, str], dict[str, str]]:
+    """path -> sha256 for readable files, path -> error for the rest; known hashes come from the store."""
+    import hashlib
+
+    stats: dict[str, tuple[int, int]] = {}
+    errors: dict[str, str] = {}
+    for it in items:
+        try:
+            st = os.stat(it.path)
+            stats[it.path] = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            pass  # read_bytes below words the error
+    known = store.get_hashes(stats)
+
+    def one(path: str) -> tuple[str, str | None, str | None]:
+        try:
+            return path, hashlib.sha256(read_bytes(path)).hexdigest(), None
+        except ImageLoadError as err:
+            return path, None, str(err)
+
+    fresh = []
+    for path, sha, err in pool.map(one, [it.path for it in items if it.path not in known]):
+        if err:
+            errors[path] = err
+        else:
+            known[path] = sha
+            fresh.append((path, *stats[path], sha))
+    store.put_hashes(fresh)
+    return known, errors
+
+
+def _prepare(model: Model, path: str, with_focus: bool):
+    """Worker-thread part: decode, preprocess, focus measures. Returns (photo shape, item tensor, focus) or error."""
+    try:
+        pixels, _ = decode(read_bytes(path), os.path.basename(path))
+    except ImageLoadError as err:
+        return None, str(err)
+    focus = _focus_state(pixels) if with_focus else None
+    return (pixels.shape[:2], model.prep.item(pixels), focus), None
+
+
+def _focus_state(pixels: np.ndarray):
+    try:
+        from .focus import measure_focus
+    except ImportError:
+        return None
+    return measure_focus(pixels)
+
+
+def _focus_dict(state, raw: np.ndarray | None, box, hw) -> dict | None:
+    if state is None:
+        return None
+    d = state.to_dict()
+    if raw is not None:
+        from .focus import cam_in_bokeh
+
+        d.update(cam_in_bokeh(map_to_photo(raw, box, hw), state))
+    return d
+
+
+def _batches(todo: list[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
+    for i in range(0, len(todo), size):
+        yield todo[i : i + size]
+
+
+def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store | None = None,
+             batch_size: int = CONFIG.batch_size, progress: Progress | None = None, with_cam: bool = True,
+             with_focus: bool = True, workers: int | None = None) -> Evaluation:
+    """Evaluate ``model`` on a hard set, reusing and filling the store.
+
+    Args:
+        model: a loaded model.
+        source: a folder of class subfolders, a CSV manifest, or a :class:`HardSet`.
+        store: results store; ``None`` opens the default one.
+        batch_size: images per forward pass.
+        progress: called as ``progress(done, total, what)``.
+        with_cam: store the target layer's GradCAM grid of the predicted class with each row.
+        with_focus: store focus / depth-of-field measures with each row.
+        workers: decoding threads (default: 2).
+
+    Raises:
+        HardSetError: the set's layout cannot be evaluated (before any model work).
+    """
+    hs = source if isinstance(source, HardSet) else discover(source, model.vocab)
+    store = store or Store()
+    sha = model.info.sha256
+    with ThreadPoolExecutor(max_workers=workers or 2) as pool:
+        hashes, read_errors = _hash_items(hs.items, store, pool)
+        check_duplicates(hashes, hs.items)
+        stored = store.get_results(sha, list(hashes.values()))
+        todo = list({h: p for p, h in hashes.items() if h not in stored}.items())  # each new content once
+        todo = [(p, h) for h, p in todo]
+        decode_errors: dict[str, str] = {}
+        total, done = len(todo), 0
+        if progress:
+            progress(0, total, "evaluating")
+        split = model.split() if with_cam else None
+        pending: deque[tuple[list, list[Future]]] = deque()
+        batches = _batches(todo, batch_size)
+
+        def submit() -> None:
+            b = next(batches, None)
+            if b is not None:
+                pending.append((b, [pool.submit(_prepare, model, p, with_focus) for p, _ in b]))
+
+        submit(), submit()  # keep one batch decoding ahead of the model
+        while pending:
+            batch, futures = pending.popleft()
+            submit()
+            ready = []
+            for (path, h), fut in zip(batch, futures):
+                prepared, err = fut.result()
+                if err:
+                    decode_errors[path] = err
+                else:
+                    ready.append((h, *prepared))
+            if ready:
+                x = model.prep.batch([r[2] for r in ready], model.device)
+                if split is not None:
+                    res = predict_and_cam(split, x)
+                    probs, raws = res.probs, res.raw_cam
+                else:
+                    from .explain import forward_only
+
+                    probs, raws = forward_only(model.net, x), [None] * len(ready)
+                new = []
+                for (h, hw, _, focus), p, raw in zip(ready, probs, raws):
+                    box = model.prep.crop_box(hw[1], hw[0])
+                    new.append((h, {v: float(q) for v, q in zip(model.vocab, p)}, raw,
+                                model.info.target_layer if raw is not None else None, _focus_dict(focus, raw, box, hw)))
+                store.put_results(sha, new)
+                stored.update({n[0]: StoredResult(n[1], n[2], n[3], n[4]) for n in new})
+            done += len(batch)
+            if progress:
+                progress(done, total, "evaluating")
+    rows, errors = [], []
+    for it in hs.items:
+        err = read_errors.get(it.path) or decode_errors.get(it.path)
+        h = hashes.get(it.path)
+        if err or h not in stored:
+            errors.append(Row(it.path, it.label, it.style, h or "", error=err or f"{os.path.basename(it.path)}: unreadable"))
+            continue
+        s = stored[h]
+        rows.append(Row(it.path, it.label, it.style, h, s.probs, s.cam, s.focus))
+    return Evaluation(sha, model.vocab, hs.source, tuple(rows), tuple(errors), computed=total - len(decode_errors),
+                      reused=len(rows) - (total - len(decode_errors)))

@@ -1,0 +1,142 @@
+"""Prediction and CAM from one pass, with pytorch-grad-cam's own methods.
+
+pytorch-grad-cam hooks a target layer of the model it is given and backpropagates from the output through the
+whole network. We give it less: the network is split at the target layer, the front half runs once under
+``torch.no_grad``, and the CAM method is handed only the back half (an identity "tap" standing in for the target
+layer, then the remaining blocks and the head). Its input is the target layer's activation, so the forward pass
+that yields the probabilities is the one the CAM's gradients come from, and backpropagation stops at the target
+layer. The activations and gradients at the tap are exactly those at the target layer of the full network, so the
+map is the same (``tests/test_explain.py`` checks this against pytorch-grad-cam on the full network).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+from torch import nn
+from pytorch_grad_cam import (
+    AblationCAM,
+    EigenCAM,
+    GradCAM,
+    GradCAMPlusPlus,
+    HiResCAM,
+    LayerCAM,
+    XGradCAM,
+)
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+#: CAM methods offered, by the name used on the CLI and in the dashboard.
+CAM_METHODS: dict[str, type] = {
+    "gradcam": GradCAM,
+    "gradcam++": GradCAMPlusPlus,
+    "xgradcam": XGradCAM,
+    "hirescam": HiResCAM,
+    "layercam": LayerCAM,
+    "eigencam": EigenCAM,
+    "ablationcam": AblationCAM,
+}
+
+
+class _KeepRawCam:
+    """Mixin that keeps the un-normalised CAM that pytorch-grad-cam computes and then min-max scales away."""
+
+    raw_cam: np.ndarray | None = None
+
+    def get_cam_image(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        cam = super().get_cam_image(*args, **kwargs)  # type: ignore[misc]
+        self.raw_cam = np.maximum(cam, 0).astype(np.float32)
+        return cam
+
+
+#: Constructor arguments per method: ablation scores 2048 channels, so large batches keep it to a few passes.
+_METHOD_KWARGS: dict[str, dict] = {"ablationcam": {"batch_size": 512}}
+
+
+@lru_cache(maxsize=None)
+def _raw_keeping(method: str) -> type:
+    try:
+        base = CAM_METHODS[method]
+    except KeyError:
+        raise ValueError(f"unknown CAM method {method!r}; choose one of {', '.join(CAM_METHODS)}") from None
+    return type(f"Raw{base.__name__}", (_KeepRawCam, base), {})
+
+
+class _Tail(nn.Module):
+    """The network after the target layer, fed the target layer's activation through an identity tap."""
+
+    def __init__(self, rest: nn.Module) -> None:
+        super().__init__()
+        self.tap = nn.Identity()
+        self.rest = rest
+
+    def forward(self, acts: torch.Tensor) -> torch.Tensor:
+        return self.rest(self.tap(acts))
+
+
+@dataclass(frozen=True)
+class SplitModel:
+    """A fastai ``Sequential(body, head)`` cut after ``body[index]``."""
+
+    front: nn.Module
+    back: nn.Module
+
+    @classmethod
+    def at(cls, model: nn.Module, index: int) -> "SplitModel":
+        body, head = model[0], model[1]
+        return cls(nn.Sequential(*list(body)[: index + 1]), nn.Sequential(*list(body)[index + 1 :], head))
+
+
+@dataclass(frozen=True)
+class CamResult:
+    """One batch through the split network.
+
+    Attributes:
+        probs: ``(B, n_classes)`` float32 softmax of the head's logits.
+        raw_cam: ``(B, h, w)`` float32, non-negative, on the target layer's grid, un-normalised.
+        targets: ``(B,)`` the class index each map explains.
+    """
+
+    probs: np.ndarray
+    raw_cam: np.ndarray
+    targets: np.ndarray
+
+
+def predict_and_cam(split: SplitModel, x: torch.Tensor, method: str = "gradcam", targets=None) -> CamResult:
+    """Probabilities and CAM of a batch from a single pass.
+
+    Args:
+        split: the network cut at the target layer.
+        x: ``(B, 3, H, W)`` float32 normalised input, a plain tensor on the model's device.
+        method: a key of :data:`CAM_METHODS`.
+        targets: class index per image (int or sequence), or ``None`` for each image's predicted class.
+
+    Returns:
+        A :class:`CamResult`.
+    """
+    with torch.no_grad():
+        acts = split.front(x)
+    # The parameters do not require grad, so the activation is the only leaf gradients flow to.
+    acts.requires_grad_(True)
+    tail = _Tail(split.back)
+    cam_cls = _raw_keeping(method)
+    with cam_cls(model=tail, target_layers=[tail.tap], **_METHOD_KWARGS.get(method, {})) as cam:
+        cam_targets = None
+        if targets is not None:
+            chosen = np.broadcast_to(np.asarray(targets), (acts.shape[0],))
+            cam_targets = [ClassifierOutputTarget(int(c)) for c in chosen]
+        # With targets=None pytorch-grad-cam explains each image's arg-max class, as we want by default.
+        cam(input_tensor=acts, targets=cam_targets)
+        logits = cam.outputs.detach()
+        raw = cam.raw_cam
+    probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
+    chosen = probs.argmax(1) if targets is None else np.broadcast_to(np.asarray(targets), (len(probs),))
+    return CamResult(probs=probs.astype(np.float32), raw_cam=raw, targets=np.asarray(chosen, dtype=np.int64))
+
+
+def forward_only(model: nn.Module, x: torch.Tensor) -> np.ndarray:
+    """Softmax probabilities ``(B, n_classes)`` without any CAM, under ``torch.inference_mode``."""
+    with torch.inference_mode():
+        return torch.softmax(model(x).float(), dim=1).cpu().numpy().astype(np.float32)

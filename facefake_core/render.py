@@ -1,0 +1,68 @@
+"""Pure rendering: arrays in, arrays out. No model, no Streamlit.
+
+Photos are RGB uint8 ``(H, W, 3)``; heatmaps float32 ``(H, W)`` in [0, 1].
+"""
+
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+from PIL import Image
+from pytorch_grad_cam.utils.image import show_cam_on_image
+
+#: Colour maps offered, by name, as OpenCV constants.
+COLORMAPS: dict[str, int] = {
+    "jet": cv2.COLORMAP_JET,
+    "turbo": cv2.COLORMAP_TURBO,
+    "inferno": cv2.COLORMAP_INFERNO,
+    "viridis": cv2.COLORMAP_VIRIDIS,
+    "hot": cv2.COLORMAP_HOT,
+}
+
+
+def overlay(photo: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45, colormap: str = "jet",
+            crop_box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """The heatmap drawn on the photo with pytorch-grad-cam's ``show_cam_on_image``.
+
+    Args:
+        photo: RGB uint8 ``(H, W, 3)``.
+        heatmap: float32 ``(H, W)`` in [0, 1], same size as the photo.
+        alpha: weight of the heatmap (0 shows only the photo).
+        colormap: a key of :data:`COLORMAPS`.
+        crop_box: when given, the region the model saw is outlined.
+
+    Returns:
+        RGB uint8 ``(H, W, 3)``.
+    """
+    out = show_cam_on_image(photo.astype(np.float32) / 255.0, heatmap.astype(np.float32), use_rgb=True,
+                            colormap=COLORMAPS[colormap], image_weight=1.0 - float(alpha))
+    if crop_box is not None:
+        out = draw_box(out, crop_box)
+    return out
+
+
+def draw_box(image: np.ndarray, box: tuple[int, int, int, int], color=(255, 255, 255)) -> np.ndarray:
+    """A copy of ``image`` with ``box`` outlined (clipped to the image), line width scaled to its size."""
+    out = image.copy()
+    h, w = out.shape[:2]
+    x0, y0, x1, y1 = box
+    t = max(1, round(min(h, w) / 200))
+    cv2.rectangle(out, (max(x0, 0), max(y0, 0)), (min(x1, w) - 1, min(y1, h) - 1), color, t)
+    return out
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """Encode an RGB uint8 array as PNG."""
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def thumbnail(image: np.ndarray, size: int = 160) -> np.ndarray:
+    """Shrink so the longest side is ``size`` (never enlarges)."""
+    h, w = image.shape[:2]
+    s = min(1.0, size / max(h, w))
+    return image if s == 1.0 else cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))),
+                                             interpolation=cv2.INTER_AREA)

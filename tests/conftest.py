@@ -1,0 +1,99 @@
+"""Shared fixtures: a real fastai ``vision_learner(resnet50, pretrained=False)`` exported to a temp ``.pkl``,
+and photos drawn with numpy. Nothing is downloaded."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+warnings.filterwarnings("ignore", category=FutureWarning)
+warnings.filterwarnings("ignore", category=UserWarning)
+
+LEARNER_SIZE = 128
+
+
+def draw_photo(seed: int, width: int = 160, height: int = 120) -> np.ndarray:
+    """A deterministic RGB uint8 ``(height, width, 3)`` picture: smooth colour gradient, an ellipse, some noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = np.stack([xx / width, yy / height, (xx + yy) / (width + height)], -1) * rng.uniform(80, 200, 3)
+    cx, cy = rng.uniform(0.3, 0.7) * width, rng.uniform(0.3, 0.7) * height
+    inside = ((xx - cx) / (0.2 * width)) ** 2 + ((yy - cy) / (0.3 * height)) ** 2 < 1
+    base[inside] = rng.uniform(100, 255, 3)
+    base += rng.normal(0, 6, base.shape)
+    return np.clip(base, 0, 255).astype(np.uint8)
+
+
+def make_image_folder(root: Path, n: int = 4, size: tuple[int, int] = (160, 120)) -> Path:
+    """``root/fake`` and ``root/real`` with ``n`` JPEGs each."""
+    for k, label in enumerate(["fake", "real"]):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            Image.fromarray(draw_photo(100 * k + i, *size)).save(root / label / f"{label}_{i}.jpg", quality=92)
+    return root
+
+
+def export_learner(root: Path, arch_name: str = "resnet50", size: int = LEARNER_SIZE, method: str = "crop",
+                   out_name: str = "learner.pkl") -> Path:
+    """Build ``vision_learner(dls, arch, pretrained=False)`` the seed's way and ``learn.export`` it."""
+    import torch
+    from fastai.vision.all import (
+        ImageDataLoaders, Normalize, Resize, imagenet_stats, resnet18, resnet50, vision_learner,
+    )
+
+    torch.manual_seed(0)
+    data = make_image_folder(root / "data")
+    dls = ImageDataLoaders.from_folder(
+        data, valid_pct=0.25, seed=42, item_tfms=Resize(size, method=method),
+        batch_tfms=[Normalize.from_stats(*imagenet_stats)], bs=2, num_workers=0)
+    arch = {"resnet50": resnet50, "resnet18": resnet18}[arch_name]
+    learn = vision_learner(dls, arch, pretrained=False)
+    # Random-init BatchNorm running stats make every output the same; perturb them so classes differ.
+    with torch.no_grad():
+        for m in learn.model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d) or isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.normal_(1, 0.3)
+                m.bias.normal_(0, 0.3)
+        # Keep the logits moderate so probabilities are not saturated at 0 and 1.
+        learn.model[1][-1].weight.mul_(0.02)
+    out = root / out_name
+    learn.path = root
+    learn.export(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def learner_pkl(tmp_path_factory) -> Path:
+    """A fastai resnet50 learner (random init, Resize(128) crop), exported with ``learn.export``."""
+    return export_learner(tmp_path_factory.mktemp("learner"))
+
+
+@pytest.fixture(scope="session")
+def fastai_learner(learner_pkl):
+    """The same export loaded by fastai's own ``load_learner`` (the reference for parity tests)."""
+    from fastai.learner import load_learner
+
+    return load_learner(learner_pkl, cpu=True)
+
+
+@pytest.fixture(scope="session")
+def model(learner_pkl):
+    """The export loaded through the project's own loader."""
+    from facefake_core import load_model
+
+    return load_model(str(learner_pkl), device="cpu")
+
+
+@pytest.fixture
+def photo_file(tmp_path) -> Path:
+    p = tmp_path / "photo.png"
+    Image.fromarray(draw_photo(7, 200, 150)).save(p)
+    return p

@@ -1,0 +1,79 @@
+"""Hard-set evaluation: rows, metrics, the store skipping work, unreadable files, batching."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import draw_photo
+from facefake_core import HardSetError, evaluate
+from facefake_core.metrics import compute
+from facefake_core.store import Store
+
+
+def make_set(root, n=3, extra_bad=True):
+    for k, label in enumerate(["fake", "real"]):
+        (root / "test" / label).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(draw_photo(500 + 10 * k + i, 150, 130)).save(root / "test" / label / f"{i}.png")
+    if extra_bad:
+        (root / "test" / "fake" / "broken.jpg").write_bytes(b"not an image at all")
+    return root
+
+
+def test_evaluate_rows_metrics_and_errors(model, tmp_path):
+    ev = evaluate(model, make_set(tmp_path / "set"), store=Store(tmp_path / "s.sqlite"), batch_size=4)
+    assert len(ev.rows) == 6 and len(ev.errors) == 1
+    assert "broken.jpg" in ev.errors[0].error and "\n" not in ev.errors[0].error
+    for r in ev.rows:
+        expected = model.predict(r.path).probs
+        assert r.probs == pytest.approx(expected, abs=1e-5)
+        assert r.cam.shape == (4, 4)
+    m = ev.metrics(0.5)
+    by_hand = compute([r.label for r in ev.rows], [r.probs["fake"] for r in ev.rows], ["fake", "real"], 0.5)
+    assert m.confusion.tolist() == by_hand.confusion.tolist()
+    d = ev.to_dict()
+    assert set(d) >= {"n", "labels", "confusion", "per_class_accuracy", "auc", "ap", "eer", "rows", "errors"}
+
+
+def test_second_run_does_no_model_work(model, tmp_path, monkeypatch):
+    store = Store(tmp_path / "s.sqlite")
+    root = make_set(tmp_path / "set")
+    first = evaluate(model, root, store=store)
+    assert first.computed == 6
+
+    def boom(*a, **k):
+        raise AssertionError("model work on a re-run")
+
+    monkeypatch.setattr("facefake_core.evaluate.predict_and_cam", boom)
+    second = evaluate(model, root, store=store)
+    assert second.computed == 0 and second.reused == 6
+    for a, b in zip(first.rows, second.rows):
+        assert a.probs == b.probs and np.array_equal(a.cam, b.cam) and a.focus == b.focus
+
+
+def test_batched_equals_per_image(model, tmp_path):
+    root = make_set(tmp_path / "set", extra_bad=False)
+    big = evaluate(model, root, store=Store(tmp_path / "a.sqlite"), batch_size=6)
+    one = evaluate(model, root, store=Store(tmp_path / "b.sqlite"), batch_size=1)
+    for a, b in zip(big.rows, one.rows):
+        assert a.probs == pytest.approx(b.probs, abs=1e-5)
+        np.testing.assert_allclose(a.cam, b.cam, rtol=1e-3, atol=1e-5)
+
+
+def test_set_problems_are_reported_before_model_work(model, tmp_path):
+    (tmp_path / "flat").mkdir()
+    Image.fromarray(draw_photo(1, 50, 50)).save(tmp_path / "flat" / "a.png")
+    with pytest.raises(HardSetError, match="no class folders"):
+        evaluate(model, tmp_path / "flat", store=Store(tmp_path / "s.sqlite"))
+    root = make_set(tmp_path / "dup", extra_bad=False)
+    (root / "test" / "real" / "copy.png").write_bytes((root / "test" / "fake" / "0.png").read_bytes())
+    with pytest.raises(HardSetError, match="two labels"):
+        evaluate(model, root, store=Store(tmp_path / "s.sqlite"))
+
+
+def test_manifest_source(model, tmp_path):
+    root = make_set(tmp_path / "set", extra_bad=False)
+    rows = ["path,label"] + [f"test/{lab}/{i}.png,{lab}" for lab in ("fake", "real") for i in range(3)]
+    (root / "m.csv").write_text("\n".join(rows))
+    ev = evaluate(model, root / "m.csv", store=Store(tmp_path / "s.sqlite"))
+    assert len(ev.rows) == 6 and {r.label for r in ev.rows} == {"fake", "real"}

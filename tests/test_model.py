@@ -1,0 +1,56 @@
+"""Heatmaps land on the pixels the model saw; model info; shared scales."""
+
+import numpy as np
+import pytest
+
+from conftest import draw_photo
+from facefake_core.model import map_to_photo
+
+
+@pytest.mark.parametrize("w,h", [(400, 160), (160, 400)])
+def test_heatmap_is_mapped_through_the_crop(model, w, h):
+    """Landscape and portrait: the map is zero outside the centre crop and equals the resized grid inside."""
+    e = model.explain(draw_photo(40, w, h))
+    x0, y0, x1, y1 = e.crop_box
+    side = min(w, h)
+    assert (x1 - x0, y1 - y0) == (side, side)
+    assert (x0, y0) == ((w - side) // 2, (h - side) // 2)  # fastai's centre crop, worked out by hand
+    outside = np.ones((h, w), bool)
+    outside[y0:y1, x0:x1] = False
+    assert e.heatmap[outside].max() == 0
+    inside = e.heatmap[y0:y1, x0:x1]
+    assert inside.max() == pytest.approx(1, abs=1e-3)
+    # The hottest grid cell lands in the matching part of the crop.
+    gy, gx = np.unravel_index(np.argmax(e.raw_cam), e.raw_cam.shape)
+    gh, gw = e.raw_cam.shape
+    cell = inside[gy * side // gh:(gy + 1) * side // gh, gx * side // gw:(gx + 1) * side // gw]
+    assert cell.mean() > inside.mean()
+
+
+def test_off_centre_grid_cell_maps_to_its_place():
+    """A one-hot grid cell of a 4x4 map appears in the matching quarter of an off-centre crop box."""
+    grid = np.zeros((4, 4), np.float32)
+    grid[0, 3] = 1.0  # top-right cell
+    heat = map_to_photo(grid, (100, 20, 180, 100), (120, 300))
+    ys, xs = np.nonzero(heat > 0.5)
+    assert xs.min() >= 100 + 40 and xs.max() < 180 and ys.min() >= 20 and ys.max() < 20 + 40
+
+
+def test_shared_scale_keeps_relative_strength():
+    weak, strong = np.full((2, 2), 1.0, np.float32), np.full((2, 2), 4.0, np.float32)
+    box, hw = (0, 0, 10, 10), (10, 10)
+    assert map_to_photo(weak, box, hw, vmax=4.0).max() == pytest.approx(0.25)
+    assert map_to_photo(strong, box, hw, vmax=4.0).max() == pytest.approx(1.0)
+
+
+def test_info_describes_the_learner(model, fastai_learner):
+    info = model.info.to_dict()
+    assert info["arch"] == "resnet50"
+    assert info["vocab"] == list(fastai_learner.dls.vocab) == ["fake", "real"]
+    assert info["input_size"] == [128, 128] and info["resize_method"] == "crop"
+    assert info["target_layer"] == "layer4" and info["layers"] == ["layer1", "layer2", "layer3", "layer4"]
+    assert model.net[0][model.layers["layer4"]] is model.net[0][-1]
+    import hashlib
+    from pathlib import Path
+
+    assert info["sha256"] == hashlib.sha256(Path(info["path"]).read_bytes()).hexdigest()
