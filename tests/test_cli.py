@@ -1,0 +1,75 @@
+"""The CLI answers in the documented JSON shapes, in input order, with one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from conftest import draw_photo
+from facefake_core.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_info_json(capsys, learner_pkl, model):
+    code, out, _ = run(capsys, "info", "--model", str(learner_pkl), "--json")
+    info = json.loads(out)
+    assert code == 0
+    assert {"arch", "vocab", "input_size", "resize_method", "sha256", "target_layer"} <= set(info)
+    assert info["sha256"] == model.info.sha256 and info["target_layer"] == "layer4"
+
+
+def test_predict_keeps_order_and_reports_bad_files(capsys, learner_pkl, model, tmp_path):
+    good = tmp_path / "good.png"
+    Image.fromarray(draw_photo(1, 120, 90)).save(good)
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("<html>not an image</html>")
+    code, out, _ = run(capsys, "predict", str(bad), str(good), "--model", str(learner_pkl), "--json")
+    data = json.loads(out)
+    assert code == 1
+    assert [d["path"] for d in data] == [str(bad), str(good)]
+    assert "error" in data[0] and "bad.jpg" in data[0]["error"]
+    assert data[1]["probs"] == model.predict(good).probs and data[1]["label"] == model.predict(good).label
+
+
+def test_explain_writes_overlay_at_photo_size(capsys, learner_pkl, tmp_path):
+    src = tmp_path / "wide.png"
+    Image.fromarray(draw_photo(2, 240, 130)).save(src)
+    out_png = tmp_path / "cam.png"
+    code, out, _ = run(capsys, "explain", str(src), "--out", str(out_png), "--model", str(learner_pkl), "--json",
+                       "--method", "gradcam++", "--target", "fake")
+    data = json.loads(out)
+    assert code == 0 and data["method"] == "gradcam++" and data["target"] == "fake"
+    assert data["crop_box"] == [55, 0, 185, 130]  # centre square of the short side, by hand
+    assert Image.open(out_png).size == (240, 130)
+    assert {"path", "label", "probs", "out"} <= set(data)
+
+
+def test_evaluate_json(capsys, learner_pkl, tmp_path):
+    for k, label in enumerate(["fake", "real"]):
+        (tmp_path / "set" / label).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(draw_photo(60 + 5 * k + i, 100, 100)).save(tmp_path / "set" / label / f"{i}.png")
+    code, out, _ = run(capsys, "evaluate", str(tmp_path / "set"), "--model", str(learner_pkl), "--json",
+                       "--store", str(tmp_path / "s.sqlite"))
+    data = json.loads(out)
+    assert code == 0 and data["n"] == 4 and data["labels"] == ["fake", "real"]
+    assert np.array(data["confusion"]).sum() == 4
+    assert {"per_class_accuracy", "auc", "ap", "eer", "rows", "errors"} <= set(data)
+    assert set(data["rows"][0]) >= {"path", "label", "pred", "probs"}
+
+
+def test_model_errors_are_one_line_with_status_2(tmp_path):
+    junk = tmp_path / "junk.pkl"
+    junk.write_bytes(b"\x80\x04 garbage")
+    r = subprocess.run([sys.executable, "-m", "facefake_core", "info", "--model", str(junk)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2
+    assert r.stderr.strip().startswith("error:") and len(r.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in r.stderr
