@@ -17,7 +17,8 @@ from typing import Sequence
 
 from .errors import HardSetError
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+# .svg is listed so that a vector file in a set is reported as unreadable rather than silently skipped.
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".svg"}
 
 
 @dataclass(frozen=True)

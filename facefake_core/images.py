@@ -7,9 +7,11 @@ as fastai does, except for the high-bit-depth modes that PIL cannot convert sens
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +50,10 @@ def read_bytes(path: str | os.PathLike, max_bytes: int | None = None) -> bytes:
     try:
         if p.is_dir():
             raise ImageLoadError(f"{p.name}: is a directory, not an image file")
-        size = p.stat().st_size
+        st = p.stat()
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
+            raise ImageLoadError(f"{p.name}: not a regular file")
+        size = st.st_size
         if size > limit:
             raise ImageLoadError(f"{p.name}: file is {size / 1e6:.1f} MB, over the {limit / 1e6:.0f} MB limit")
         return p.read_bytes()
@@ -60,6 +65,8 @@ def read_bytes(path: str | os.PathLike, max_bytes: int | None = None) -> bytes:
     except PermissionError:
         raise ImageLoadError(f"{p.name}: permission denied") from None
     except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise ImageLoadError(f"{p.name}: symlink loop") from None
         raise ImageLoadError(f"{p.name}: cannot read ({err.strerror or err})") from None
 
 
