@@ -288,3 +288,57 @@ def test_kill_9_mid_evaluate_then_resume(learner_pkl, model, tmp_path):
 def test_triage_marks_survive_a_restart(tmp_path):
     Store(tmp_path / "s.sqlite").set_mark("m" * 64, "i" * 64, "model wrong", "/x.png", "fake")
     assert Store(tmp_path / "s.sqlite").marks("m" * 64)["i" * 64]["mark"] == "model wrong"
+
+
+# -- models ------------------------------------------------------------------------------------------------------
+def _non_image_learner(tmp_path) -> Path:
+    """A fastai Learner on image data whose model is a flat linear layer: no convolutional body to explain."""
+    import torch
+    from fastai.vision.all import ImageDataLoaders, Learner, Normalize, Resize, imagenet_stats
+
+    from conftest import make_image_folder
+
+    dls = ImageDataLoaders.from_folder(make_image_folder(tmp_path / "data", n=2), valid_pct=0.5, seed=1,
+                                       item_tfms=Resize(32), batch_tfms=[Normalize.from_stats(*imagenet_stats)],
+                                       bs=2, num_workers=0)
+    learn = Learner(dls, torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 2)))
+    learn.path = tmp_path
+    learn.export(tmp_path / "flat.pkl")
+    return tmp_path / "flat.pkl"
+
+
+@pytest.mark.parametrize("case", ["not_a_learner", "truncated", "non_image_head", "hub_repo_missing",
+                                  "hub_file_missing"])
+def test_bad_models_get_one_line_model_load_errors(case, learner_pkl, tmp_path, monkeypatch):
+    import pickle
+    import shutil
+
+    from huggingface_hub import constants
+
+    from facefake_core import ModelLoadError, load_model
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    if case == "not_a_learner":
+        src = tmp_path / "dict.pkl"
+        src.write_bytes(pickle.dumps({"weights": [1, 2, 3]}, protocol=4))
+    elif case == "truncated":
+        src = tmp_path / "cut.pkl"
+        src.write_bytes(learner_pkl.read_bytes()[: learner_pkl.stat().st_size // 2])
+    elif case == "non_image_head":
+        src = _non_image_learner(tmp_path)
+    elif case == "hub_repo_missing":
+        src = "hf://nobody/no-such-repo/model.pkl"
+    else:  # the repo is cached, the file is not: an offline cache miss
+        folder = tmp_path / "hub" / "models--owner--repo"
+        (folder / "refs").mkdir(parents=True)
+        (folder / "refs" / "main").write_text("b" * 40)
+        (folder / "snapshots" / ("b" * 40)).mkdir(parents=True)
+        shutil.copy(learner_pkl, folder / "snapshots" / ("b" * 40) / "other.pkl")
+        src = "hf://owner/repo/missing.pkl"
+    with pytest.raises(ModelLoadError) as err:
+        load_model(str(src), device="cpu")
+    msg = str(err.value)
+    assert "\n" not in msg and len(msg) < 300, msg
+    if case.startswith("hub"):
+        assert ("no-such-repo" if case == "hub_repo_missing" else "owner/repo") in msg

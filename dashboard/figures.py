@@ -1,0 +1,90 @@
+"""Plotly figures: arrays in, figures out. No model, no Streamlit (pages pass them to ``st.plotly_chart``).
+
+The confusion matrix is a *scatter* of square markers, not a heatmap: Streamlit only reports selections on
+scatter-type traces (heatmap selections come back empty, Streamlit issues 8760 / 8933 / 15042). Each point
+carries ``customdata = [true, pred]``, which :func:`facefake_core.browse.cell_from_selection` reads back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+_CLASS_COLOURS = {"fake": "#d6336c", "real": "#2b8a3e"}
+
+
+def prob_bar(probs: Mapping[str, float]) -> go.Figure:
+    """Horizontal bars of ``P(class)``, one per class, on a fixed 0-1 axis."""
+    names = list(probs)
+    values = [float(probs[c]) for c in names]
+    fig = go.Figure(go.Bar(
+        x=values, y=[f"P({c})" for c in names], orientation="h", text=[f"{v:.1%}" for v in values],
+        textposition="auto", marker_color=[_CLASS_COLOURS.get(c.lower(), "#495057") for c in names],
+        hovertemplate="%{y} = %{x:.4f}<extra></extra>"))
+    fig.update_layout(xaxis={"range": [0, 1], "tickformat": ".0%"}, yaxis={"autorange": "reversed"},
+                      height=60 + 45 * len(names), margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    return fig
+
+
+def confusion_figure(confusion: np.ndarray, labels: Sequence[str], selected: tuple[str, str] | None = None
+                     ) -> go.Figure:
+    """The confusion matrix as clickable squares: predicted class on x, true class on y (first class on top).
+
+    Args:
+        confusion: ``(n, n)`` counts, rows true, columns predicted, in ``labels`` order.
+        labels: class names.
+        selected: ``(true, pred)`` cell to outline.
+    """
+    cm = np.asarray(confusion)
+    rows = cm.sum(1)
+    xs, ys, counts, texts, custom, lines = [], [], [], [], [], []
+    for i, t in enumerate(labels):
+        for j, p in enumerate(labels):
+            n = int(cm[i, j])
+            share = f"{n / rows[i]:.0%}" if rows[i] else "–"
+            xs.append(p), ys.append(t), counts.append(n), custom.append([t, p])
+            texts.append(f"<b>{n}</b><br>{share} of {t}")
+            lines.append(4 if selected == (t, p) else 0)
+    fig = go.Figure(go.Scatter(
+        x=xs, y=ys, mode="markers+text", text=texts, customdata=custom,
+        textfont={"size": 15, "color": ["white" if c > cm.max() / 2 else "black" for c in counts]},
+        marker={"symbol": "square", "size": 110, "color": counts, "colorscale": "Blues", "cmin": 0,
+                "cmax": max(int(cm.max()), 1), "line": {"width": lines, "color": "#d6336c"}},
+        hovertemplate="true %{customdata[0]}, predicted %{customdata[1]}<br>click to open these images<extra></extra>"))
+    fig.update_layout(
+        xaxis={"title": "Predicted", "type": "category", "categoryorder": "array", "categoryarray": list(labels),
+               "side": "top", "fixedrange": True},
+        yaxis={"title": "True", "type": "category", "categoryorder": "array", "categoryarray": list(labels)[::-1],
+               "fixedrange": True},
+        height=150 + 120 * len(labels), width=150 + 130 * len(labels), margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        clickmode="event+select", dragmode=False, showlegend=False, plot_bgcolor="white")
+    return fig
+
+
+def roc_figure(fpr: np.ndarray, tpr: np.ndarray, auc: float | None, eer: float | None) -> go.Figure:
+    """ROC curve with the chance diagonal; the title carries AUC and the EER point is marked."""
+    fig = go.Figure([
+        go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "#adb5bd"}, name="chance"),
+        go.Scatter(x=fpr, y=tpr, mode="lines", line={"color": "#d6336c"}, name="ROC")])
+    if eer is not None:
+        fig.add_trace(go.Scatter(x=[eer], y=[1 - eer], mode="markers", marker={"size": 10, "color": "#1c7ed6"},
+                                 name=f"EER {eer:.3f}"))
+    fig.update_layout(title=f"ROC · AUC {_fmt(auc)} · EER {_fmt(eer)}", xaxis_title="False positive rate",
+                      yaxis_title="True positive rate", height=360, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      xaxis={"range": [0, 1]}, yaxis={"range": [0, 1.02]}, legend={"x": 0.6, "y": 0.1})
+    return fig
+
+
+def pr_figure(recall: np.ndarray, precision: np.ndarray, ap: float | None, positive: str = "fake") -> go.Figure:
+    """Precision-recall curve of the positive class; the title carries the average precision."""
+    fig = go.Figure(go.Scatter(x=recall, y=precision, mode="lines", line={"color": "#d6336c"}, name="PR"))
+    fig.update_layout(title=f"Precision-recall ({positive}) · AP {_fmt(ap)}", xaxis_title="Recall",
+                      yaxis_title="Precision", height=360, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      xaxis={"range": [0, 1]}, yaxis={"range": [0, 1.02]})
+    return fig
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.3f}"

@@ -1,0 +1,243 @@
+"""The dashboard's one caching layer: thin wrappers around core calls, nothing else.
+
+* Models and finished evaluations are shared by every session through registries held in ``st.cache_resource``.
+  They are filled *outside* any cached function, so a progress bar drawn while a model loads or a set is
+  evaluated is an ordinary element (Streamlit would otherwise record and replay it). A per-key lock makes a second
+  session wait for the first instead of loading the same model twice. ``Model`` keeps no per-call state, so one
+  instance serves all threads.
+* Per-image results are ``st.cache_data`` keyed by model sha256 + image sha256 + settings, so moving a slider
+  never re-runs the network. They hold the CAM grid, not full-size maps: pages map it onto the photo with
+  :func:`facefake_core.model.map_to_photo`, which is cheap and lets them choose the colour scale.
+* Evaluations persist in the core's SQLite store; re-opening a set reads it back without model work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from facefake_core import Explanation, Model, Prediction, load_model
+from facefake_core.browse import stored_heatmap
+from facefake_core.evaluate import Evaluation, Row
+from facefake_core.evaluate import evaluate as _evaluate
+from facefake_core.images import Photo, decode, load_photo
+from facefake_core.loading import default_source as _default_source
+from facefake_core.render import overlay, thumbnail
+from facefake_core.store import Store
+
+Progress = Callable[[int, int, str], None]
+
+
+class Registry:
+    """A bounded, thread-safe map whose values are computed once per key (least recently used dropped first)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._values: OrderedDict[Hashable, Any] = OrderedDict()
+        self._locks: dict[Hashable, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any | None:
+        with self._lock:
+            if key in self._values:
+                self._values.move_to_end(key)
+            return self._values.get(key)
+
+    def put(self, key: Hashable, value: Any) -> Any:
+        with self._lock:
+            self._values[key] = value
+            self._values.move_to_end(key)
+            while len(self._values) > self._size:
+                self._values.popitem(last=False)
+        return value
+
+    def compute(self, key: Hashable, make: Callable[[], Any], refresh: bool = False) -> Any:
+        """The value for ``key``, made by ``make()`` unless present (or ``refresh``); one maker per key at a time."""
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            value = None if refresh else self.get(key)
+            return value if value is not None else self.put(key, make())
+
+
+@st.cache_resource(show_spinner=False)
+def _models() -> Registry:
+    return Registry(size=6)
+
+
+@st.cache_resource(show_spinner=False)
+def _evaluations() -> Registry:
+    return Registry(size=48)
+
+
+@st.cache_resource(show_spinner=False)
+def _demo() -> Registry:
+    return Registry(size=1)
+
+
+# -- models -------------------------------------------------------------------------------------------------
+@st.cache_data(ttl=600, show_spinner="Looking for the default model…")
+def default_source(env_model: str | None = None) -> tuple[str, str]:
+    """``(source, why)`` of the default model; the env value is part of the key so a changed env is seen."""
+    return _default_source()
+
+
+def resolved_default() -> tuple[str, str]:
+    return default_source(os.environ.get("FACEFAKE_MODEL"))
+
+
+def loaded_model(src: str, trust: bool) -> Model | None:
+    """The model for ``src`` if some session already loaded it (with this trust setting), else ``None``."""
+    return _models().get((src, trust))
+
+
+def model(src: str, trust: bool = False, progress: Progress | None = None) -> Model:
+    """Load (once per server) the model ``src``; see :func:`facefake_core.load_model`. Raises its errors."""
+    return _models().compute((src, trust), lambda: load_model(src, trust=trust, progress=progress))
+
+
+# -- demo ---------------------------------------------------------------------------------------------------
+def demo_available() -> bool:
+    try:
+        from facefake_core.demo import ensure_demo  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def demo_paths(build: bool = False, progress: Progress | None = None):
+    """The offline demo's ``DemoPaths``: ``None`` unless built in this server or ``build`` is set."""
+    if not build:
+        return _demo().get("demo")
+    from facefake_core.demo import ensure_demo
+
+    return _demo().compute("demo", lambda: ensure_demo(progress=progress))
+
+
+# -- images -------------------------------------------------------------------------------------------------
+@st.cache_data(max_entries=32, show_spinner=False)
+def photo(data: bytes, name: str = "<upload>") -> Photo:
+    """Decode uploaded bytes; errors name the uploaded file (raises :class:`~facefake_core.ImageLoadError`)."""
+    pixels, notes = decode(data, name)
+    return Photo(pixels, name, hashlib.sha256(data).hexdigest(), notes)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def photo_from_path(path: str, mtime_ns: int) -> Photo:
+    """Decode a file on the server; ``mtime_ns`` keys the cache so an edited file is read again."""
+    return load_photo(path)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def synthetic(seed: int, label: str, style: str) -> Photo:
+    """A synthetic demo portrait (the offline demo's generator; instant, nothing is built)."""
+    from facefake_core.synth import render_portrait
+
+    return dataclasses.replace(load_photo(render_portrait(seed, label, style)), name=f"synth-{label}-{style}-{seed}")
+
+
+@st.cache_data(max_entries=256, show_spinner="Running the model…")
+def explain(_model: Model, model_sha: str, _photo: Photo, image_sha: str, method: str, target: str | None,
+            layer: str | None) -> Explanation:
+    """Prediction and CAM grid of one photo (``heatmap`` and ``photo`` dropped: map ``raw_cam`` when drawing)."""
+    e = _model.explain_batch([_photo], method=method, target=target, layer=layer)[0]
+    return dataclasses.replace(e, heatmap=None, photo=None)
+
+
+@st.cache_data(max_entries=4096, show_spinner=False)
+def predict(_model: Model, model_sha: str, _photo: Photo, image_sha: str) -> Prediction:
+    """Class probabilities of one photo (no CAM)."""
+    return _model.predict_batch([_photo])[0]
+
+
+# -- hard sets ----------------------------------------------------------------------------------------------
+def store() -> Store:
+    """The results store (``FACEFAKE_STORE`` or the default path); cheap to open."""
+    return Store()
+
+
+def evaluation(mdl: Model, source: str) -> Evaluation | None:
+    """A finished evaluation of ``source`` by ``mdl`` from this server's memory, or ``None``."""
+    return _evaluations().get((mdl.info.sha256, source))
+
+
+def run_evaluation(mdl: Model, source: str, progress: Progress | None = None) -> Evaluation:
+    """Evaluate ``source`` (reusing the store, so known images cost nothing) and remember the result."""
+    return _evaluations().compute((mdl.info.sha256, source),
+                                  lambda: _evaluate(mdl, source, store=store(), progress=progress), refresh=True)
+
+
+@st.cache_data(max_entries=1024, show_spinner=False)
+def stored_overlay(_mdl: Model, model_sha: str, _row: Row, image_sha: str, path: str, colormap: str, alpha: float,
+                   size: int | None, vmax: float | None = None) -> np.ndarray:
+    """An evaluated image with its stored CAM drawn on it (no model run), shrunk to ``size`` when given."""
+    pixels = load_photo(path).pixels
+    heat = stored_heatmap(_row, _mdl.prep, pixels.shape[:2], vmax)
+    h, w = pixels.shape[:2]
+    out = overlay(pixels, heat, alpha, colormap, _mdl.prep.crop_box(w, h))
+    return thumbnail(out, size) if size else out
+
+
+# -- depth of field (views/depth_of_field.py) -----------------------------------------------------------------
+# The set-level summaries draw progress bars, so like evaluations they live in a registry filled outside any cached
+# function, keyed by model sha + set + the set's images + settings.
+@st.cache_resource(show_spinner=False)
+def _dof() -> Registry:
+    return Registry(size=16)
+
+
+def _dof_key(kind: str, ev: Evaluation, *params: Hashable) -> tuple:
+    """Model sha, set, a digest of its images (so a set re-evaluated with new images gets a new key), settings."""
+    import hashlib
+
+    digest = hashlib.sha256("\n".join(r.image_sha for r in ev.rows).encode()).hexdigest()
+    return (kind, ev.model_sha, ev.source, digest, *params)
+
+
+def dof_counterfactuals(mdl: Model, ev: Evaluation, slices: tuple[str, ...], kinds: tuple[str, ...], cap: int,
+                        progress: Progress | None = None, run: bool = True):
+    """The set's counterfactual summary (:func:`facefake_core.dof_analysis.counterfactual_summary`), computed once
+    per set and settings; with ``run=False``, only one already computed (else ``None``)."""
+    from facefake_core.dof_analysis import counterfactual_summary
+
+    key = _dof_key("counterfactuals", ev, slices, kinds, cap)
+    if not run:
+        return _dof().get(key)
+    return _dof().compute(key, lambda: counterfactual_summary(mdl, ev, slices, kinds, max_per_slice=cap,
+                                                              progress=progress))
+
+
+def dof_class_spectra(ev: Evaluation, cap: int, progress: Progress | None = None, run: bool = True):
+    """Per-class mean spectra of the set (:func:`facefake_core.dof_analysis.class_spectra`), computed once per set;
+    with ``run=False``, only ones already computed (else ``None``)."""
+    from facefake_core.dof_analysis import class_spectra
+
+    key = _dof_key("spectra", ev, cap)
+    if not run:
+        return _dof().get(key)
+    return _dof().compute(key, lambda: class_spectra(ev, max_per_class=cap, progress=progress))
+
+
+@st.cache_data(max_entries=16, show_spinner="Running the edited copies through the model…")
+def dof_sweep(_mdl: Model, model_sha: str, _photo: Photo, image_sha: str, kind: str) -> list:
+    """:func:`facefake_core.probe.sweep` of one photo (each point's ``heatmap`` dropped: map ``raw_cam`` to draw)."""
+    from facefake_core.probe import sweep
+
+    return [dataclasses.replace(p, explanation=dataclasses.replace(p.explanation, heatmap=None))
+            for p in sweep(_mdl, _photo, kind)]
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def dof_image_spectra(_pixels: np.ndarray, image_sha: str, face_box: tuple[int, ...] | None) -> dict:
+    """Radial spectra of one photo's regions (:func:`facefake_core.dof_analysis.image_spectra`)."""
+    from facefake_core.dof_analysis import image_spectra
+
+    return image_spectra(_pixels, face_box)

@@ -1,0 +1,216 @@
+"""Hard set: evaluate a labelled set, then the confusion matrix (click a cell to open its images), the seed's
+per-class table, ROC and PR curves, the errors most wrong first, one image in detail, and triage.
+
+Query parameters: ``set`` (the folder or manifest), ``cell`` (``true,pred``) and ``error`` (an image's sha256).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import streamlit as st
+
+from facefake_core import CONFIG, FacefakeError, Model
+from facefake_core.browse import cell_from_selection, errors_by_loss, find_row, rows_in_cell
+from facefake_core.evaluate import Evaluation, Row
+from facefake_core.metrics import Metrics, curves, predict_at
+from facefake_core.rounds import seed_table
+from facefake_core.store import MARKS
+from facefake_core.triage import copy_model_wrong, marks_csv
+
+from dashboard import figures, inputs, state
+from dashboard.pickers import HARDSET_KEY, hardset_picker, write_link
+from dashboard.widgets import progress_bar, require_model
+
+KEY = "hs"
+NO_MARK = "no mark"
+PERCENT = st.column_config.NumberColumn(format="percent")
+
+
+def _cell(labels: tuple[str, ...]) -> tuple[str, str] | None:
+    parts = (st.query_params.get("cell") or "").split(",")
+    return (parts[0], parts[1]) if len(parts) == 2 and all(p in labels for p in parts) else None
+
+
+def _set_cell(cell: tuple[str, str] | None) -> None:
+    if cell:
+        st.query_params["cell"] = ",".join(cell)
+
+
+def _open(image_sha: str) -> None:
+    st.query_params["error"] = image_sha
+
+
+def _close() -> None:
+    st.query_params.pop("error", None)
+
+
+def _matrix(ev: Evaluation, m: Metrics, name: str) -> None:
+    labels = m.labels
+    st.subheader("Confusion matrix")
+    st.caption("Click a square (or a button below it) to open the images in that cell.")
+    st.plotly_chart(figures.confusion_figure(m.confusion, labels, _cell(labels)), key=f"{KEY}_cm",
+                    on_select=lambda: _set_cell(cell_from_selection(st.session_state.get(f"{KEY}_cm"), labels)),
+                    selection_mode="points", config={"displayModeBar": False}, width="content")
+    for i, true in enumerate(labels):
+        cols = st.columns(len(labels))
+        for j, pred in enumerate(labels):
+            cols[j].button(f"true {true} → {pred} ({int(m.confusion[i, j])})", key=f"{KEY}_cell_{true}_{pred}",
+                           on_click=_set_cell, args=((true, pred),), width="stretch")
+    st.dataframe(seed_table([(name, ev)], m.threshold, with_auc=False), hide_index=True,
+                 column_config={c: PERCENT for c in m.seed_table()})
+
+
+def _curves(ev: Evaluation, m: Metrics) -> None:
+    st.subheader("ROC and precision-recall")
+    c1, c2, c3, c4 = st.columns(4)
+    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"
+    c1.metric("AUC", fmt(m.auc))
+    c2.metric("AP", fmt(m.ap))
+    c3.metric("EER", fmt(m.eer))
+    c4.metric(f"Accuracy at {m.threshold:.2f}", "n/a" if m.accuracy is None else f"{m.accuracy:.1%}")
+    if m.auc is None:
+        st.info("The curves need images of both classes.")
+        return
+    c = curves([r.label for r in ev.rows], ev.p_pos(), ev.vocab)
+    roc, pr = st.tabs(["ROC", "Precision-recall"])
+    roc.plotly_chart(figures.roc_figure(c["fpr"], c["tpr"], m.auc, m.eer), key=f"{KEY}_roc")
+    pr.plotly_chart(figures.pr_figure(c["recall"], c["precision"], m.ap, ev.positive), key=f"{KEY}_pr")
+
+
+def _gallery(model: Model, ev: Evaluation, rows: list[Row], key: str, marks: dict) -> None:
+    """Thumbnails with their stored heatmaps (no model run), a few per row, each with a Details button."""
+    if not rows:
+        st.caption("No images here.")
+        return
+    shown = rows[: int(st.number_input("Show", 1, len(rows), min(8, len(rows)), step=4, key=f"{key}_n"))]
+    cols = st.columns(4)
+    pos = ev.positive
+    for i, row in enumerate(shown):
+        col = cols[i % 4]
+        mark = marks.get(row.image_sha, {}).get("mark")
+        try:
+            thumb = state.stored_overlay(model, ev.model_sha, row, row.image_sha, row.path, CONFIG.colormap,
+                                         CONFIG.overlay_alpha, 224)
+        except (FacefakeError, ValueError) as err:
+            col.error(str(err))
+            continue
+        col.image(thumb, caption=f"{Path(row.path).name} · true {row.label} · P({pos}) {row.probs[pos]:.2f} · "
+                                 f"loss {row.loss:.2f}" + (f" · {mark}" if mark else ""), width="stretch")
+        col.button("Details", key=f"{key}_open_{i}_{row.image_sha[:12]}", on_click=_open, args=(row.image_sha,))
+
+
+def _save_mark(model_sha: str, row: Row, key: str) -> None:
+    choice = st.session_state.get(key)
+    state.store().set_mark(model_sha, row.image_sha, None if choice == NO_MARK else choice, row.path, row.label)
+
+
+def _detail(model: Model, ev: Evaluation, threshold: float, marks: dict) -> None:
+    sha = st.query_params.get("error")
+    row = find_row(ev, sha) if sha else None
+    if row is None:
+        return
+    st.divider()
+    st.subheader(f"Detail · {Path(row.path).name}")
+    pos, decided = ev.positive, predict_at([row.probs[ev.positive]], ev.vocab, threshold)[0]
+    c1, c2, c3 = st.columns(3)
+    try:
+        pixels = state.photo_from_path(row.path, Path(row.path).stat().st_mtime_ns).pixels
+        c1.image(pixels, caption="Original", width="stretch")
+        c2.image(state.stored_overlay(model, ev.model_sha, row, row.image_sha, row.path, CONFIG.colormap,
+                                      CONFIG.overlay_alpha, None),
+                 caption="Stored Grad-CAM of the predicted class; the box is what the model saw", width="stretch")
+    except (FacefakeError, OSError, ValueError) as err:
+        c1.error(str(err).splitlines()[0])
+    facts = {"path": row.path, "true class": row.label, "style": row.style or "—",
+             f"decision at {threshold:.2f}": decided, "arg-max class": row.pred,
+             **{f"P({c})": f"{p:.4f}" for c, p in row.probs.items()}, "loss (cross-entropy)": f"{row.loss:.4f}",
+             "image sha256": row.image_sha}
+    c3.markdown("\n".join(f"- **{k}:** {v}" for k, v in facts.items()))
+    if row.focus:
+        c3.json(row.focus, expanded=False)
+    current = marks.get(row.image_sha, {}).get("mark", NO_MARK)
+    mark_key = f"{KEY}_mark_{row.image_sha[:16]}"
+    c3.radio("Triage mark", [NO_MARK, *MARKS], index=[NO_MARK, *MARKS].index(current), horizontal=True,
+             key=mark_key, on_change=_save_mark, args=(ev.model_sha, row, mark_key))
+    b1, b2 = c3.columns(2)
+    if b1.button("Open in Inspect", key=f"{KEY}_to_inspect"):
+        st.switch_page("views/inspect.py", query_params={"image": row.path})
+    b2.button("Close", key=f"{KEY}_close", on_click=_close)
+
+
+def _triage(model: Model) -> None:
+    st.divider()
+    st.subheader("Triage")
+    marks = state.store().marks(model.info.sha256)
+    counts = Counter(m["mark"] for m in marks.values())
+    st.caption("Marks of this model, kept across restarts: " +
+               (", ".join(f"{counts[k]} {k}" for k in MARKS if counts[k]) or "none yet (open an image's details)"))
+    c1, c2 = st.columns([1, 2])
+    c1.download_button("Export the marks (CSV)", data=marks_csv(marks), file_name="triage_marks.csv", mime="text/csv",
+                       disabled=not marks, key=f"{KEY}_export")
+    out = c2.text_input("Copy the “model wrong” images into this folder (class subfolders, ready to fine-tune)",
+                        key=f"{KEY}_out").strip()
+    if c2.button("Copy", key=f"{KEY}_copy", disabled=not (out and counts["model wrong"])):
+        report = copy_model_wrong(marks, out)
+        st.success(f"Copied {len(report.copied)} images into {Path(out).expanduser()}")
+        for path, reason in report.skipped:
+            st.warning(f"{path}: {reason}")
+
+
+def main() -> None:
+    st.title("Hard set")
+    model = require_model()
+    if model is None:
+        return
+    source = hardset_picker(KEY, deep_link=True)
+    if source is None:
+        st.info("Choose a hard set: a folder with one subfolder per class, an uploaded folder, a CSV manifest, "
+                "or the demo set.")
+        return
+    ev = state.evaluation(model, source)
+    linked = st.query_params.get("set") == source
+    again = st.button("Evaluate" if ev is None else "Evaluate again (only new images run the model)",
+                      type="primary", key=f"{KEY}_run")
+    if again or (ev is None and linked):
+        try:
+            with progress_bar("Evaluating the set") as progress:
+                ev = state.run_evaluation(model, source, progress)
+        except FacefakeError as err:
+            st.error(str(err))
+            return
+    if ev is None:
+        st.info("Press Evaluate. Results are stored, so opening the same set again is instant.")
+        return
+    write_link("set", KEY, source)
+    st.session_state[HARDSET_KEY] = source
+    st.caption(f"{len(ev.rows)} images · {ev.computed} run through the model, {ev.reused} read from the store · "
+               f"{len(ev.errors)} unreadable")
+    if ev.errors:
+        with st.expander(f"{len(ev.errors)} unreadable files"):
+            st.text("\n".join(r.error or r.path for r in ev.errors))
+    if not ev.rows:
+        st.warning("No image of this set could be read.")
+        return
+    threshold = st.slider(f"Threshold on P({ev.positive})", 0.0, 1.0, CONFIG.threshold, 0.01, key=f"{KEY}_threshold")
+    m = ev.metrics(threshold)
+    marks = state.store().marks(model.info.sha256)
+    left, right = st.columns(2)
+    with left:
+        _matrix(ev, m, inputs.round_name(model.info.source))
+    with right:
+        _curves(ev, m)
+    cell = _cell(m.labels)
+    if cell:
+        rows = rows_in_cell(ev, threshold, *cell)
+        st.subheader(f"True {cell[0]}, predicted {cell[1]}: {len(rows)} images, most wrong first")
+        _gallery(model, ev, rows, f"{KEY}_cellg", marks)
+    errors = errors_by_loss(ev, threshold)
+    st.subheader(f"Errors at {threshold:.2f}: {len(errors)}, most wrong first")
+    _gallery(model, ev, errors, f"{KEY}_errg", marks)
+    _detail(model, ev, threshold, marks)
+    _triage(model)
+
+
+main()

@@ -1,0 +1,58 @@
+"""Inspect: one photo's prediction, and its heatmap drawn on the upright photo next to the original."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from facefake_core import FacefakeError
+from facefake_core.model import map_to_photo
+from facefake_core.render import overlay, png_bytes
+
+from dashboard import figures, state
+from dashboard.pickers import photo_picker
+from dashboard.widgets import cam_controls, require_model
+
+
+def main() -> None:
+    st.title("Inspect")
+    model = require_model()
+    if model is None:
+        return
+    photo = photo_picker("inspect", model, deep_link=True)
+    if photo is None:
+        st.info("Upload a photo, or pick one, to see what the model makes of it.")
+        return
+    cam = cam_controls("inspect", model.vocab, model.info.layers, model.info.target_layer,
+                       scale_label="shared across classes")
+    sha = model.info.sha256
+    try:
+        e = state.explain(model, sha, photo, photo.sha256, cam.method, cam.target, cam.layer)
+        vmax = None
+        if cam.shared:  # one scale for every class's map, so switching the target compares strengths
+            vmax = max(float(state.explain(model, sha, photo, photo.sha256, cam.method, c, cam.layer).raw_cam.max())
+                       for c in model.vocab)
+    except (FacefakeError, ValueError) as err:
+        st.error(str(err))
+        return
+    heat = map_to_photo(e.raw_cam, e.crop_box, photo.pixels.shape[:2], vmax)
+    drawn = overlay(photo.pixels, heat, cam.alpha, cam.colormap, e.crop_box)
+
+    left, right = st.columns(2)
+    h, w = photo.pixels.shape[:2]
+    left.image(photo.pixels, caption=f"Original, upright ({w} × {h} px)", width="stretch")
+    right.image(drawn, caption=f"{e.method} for class “{e.target}” on {e.layer}; the box is what the model saw",
+                width="stretch")
+    stem = Path(photo.name).stem or "photo"
+    right.download_button("Download the overlay (PNG)", data=png_bytes(drawn), file_name=f"{stem}_{e.method}.png",
+                          mime="image/png", key="inspect_download")
+
+    st.subheader(f"Prediction: {e.label}")
+    st.plotly_chart(figures.prob_bar(e.probs), key="inspect_probs", config={"displayModeBar": False})
+    notes = [*photo.notes, f"crop box {e.crop_box}", f"CAM peak {float(e.raw_cam.max()):.4g}"
+             + (f" (shared scale {vmax:.4g})" if vmax is not None else "")]
+    st.caption(" · ".join(notes))
+
+
+main()

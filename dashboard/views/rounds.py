@@ -1,0 +1,74 @@
+"""Rounds: several models (training rounds) on one hard set: the seed's table, and the images on which the rounds
+disagree, with each round's stored heatmap side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from facefake_core import CONFIG, FacefakeError
+from facefake_core.rounds import disagreements, seed_table
+
+from dashboard import sidebar, state
+from dashboard.pickers import hardset_picker, model_sources
+from dashboard.widgets import progress_bar, require_model
+
+KEY = "rd"
+
+
+def main() -> None:
+    st.title("Rounds")
+    model = require_model()
+    if model is None:
+        return
+    source = hardset_picker(KEY)
+    sources = model_sources(KEY, "Rounds (models)", model.info.source)
+    if source is None or len(sources) < 2:
+        st.info("Choose a hard set and at least two models.")
+        return
+    loaded = sidebar.load_all(sources, st, f"{KEY}_model")
+    run = st.button("Evaluate the rounds (stored results are reused)", type="primary", key=f"{KEY}_run")
+    named, missing = [], []
+    for name, mdl in loaded:
+        ev = state.evaluation(mdl, source)
+        if ev is None and run:
+            try:
+                with progress_bar(f"Evaluating {name}") as progress:
+                    ev = state.run_evaluation(mdl, source, progress)
+            except FacefakeError as err:
+                st.error(f"{name}: {err}")
+                return
+        if ev is None:
+            missing.append(name)
+        else:
+            named.append((name, ev))
+    if missing or len(named) < 2:
+        st.info("Press Evaluate to run " + (", ".join(missing) or "the rounds") + " on this set.")
+        return
+    models = dict(loaded)
+    pos = named[0][1].positive
+    threshold = st.slider(f"Threshold on P({pos})", 0.0, 1.0, CONFIG.threshold, 0.01, key=f"{KEY}_threshold")
+    table = seed_table(named, threshold)
+    st.dataframe(table, hide_index=True, column_config={
+        c: st.column_config.NumberColumn(format="percent") for c in table[0] if c.endswith("Accuracy")} | {
+        "AUC": st.column_config.NumberColumn(format="%.3f")})
+    found = disagreements(named, threshold)
+    st.subheader(f"{len(found)} images on which the rounds disagree, widest gap first")
+    if not found:
+        return
+    n = int(st.number_input("Show", 1, len(found), min(6, len(found)), key=f"{KEY}_n"))
+    for d in found[:n]:
+        st.markdown(f"**{Path(d.path).name}** · true {d.label}" + (f" · {d.style}" if d.style else ""))
+        for col, (name, ev) in zip(st.columns(len(named)), named):
+            row = d.rows[name]
+            caption = f"{name}: {d.preds[name]} (P({pos}) {d.p_pos[name]:.2f})"
+            try:
+                col.image(state.stored_overlay(models[name], ev.model_sha, row, row.image_sha, row.path,
+                                               CONFIG.colormap, CONFIG.overlay_alpha, 224),
+                          caption=caption, width="stretch")
+            except (FacefakeError, ValueError) as err:
+                col.error(str(err))
+
+
+main()

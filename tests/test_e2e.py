@@ -1,0 +1,155 @@
+"""The whole app in a browser: the real Streamlit server, driven by headless Chromium through Playwright.
+
+Visits every page (no error box, no exception), uploads a photo on Inspect, waits for its heatmap, opens a hard set
+by deep link and clicks a square of its confusion matrix, predicts a batch with an unreadable file, and keeps
+screenshots in ``artifacts/``. Uses Debian's ``/usr/bin/chromium``; skipped when it is not installed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from PIL import Image
+
+from conftest import draw_photo, make_image_folder
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = ROOT / "artifacts"
+PAGES = {"": "facefake", "inspect": "Inspect", "compare": "Compare", "hard_set": "Hard set", "rounds": "Rounds",
+         "batch": "Batch", "depth_of_field": "Depth of field"}
+ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
+START_S, PAGE_MS, MODEL_MS = 120, 60_000, 180_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)  # polling the server's health endpoint, not waiting on a guess
+    pytest.fail(f"streamlit did not answer within {START_S} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def server(learner_pkl, tmp_path):
+    """A real ``streamlit run dashboard/app.py`` on a free port, terminated afterwards whatever happens."""
+    port = _free_port()
+    env = {**os.environ, "FACEFAKE_MODEL": str(learner_pkl), "FACEFAKE_STORE": str(tmp_path / "store.sqlite"),
+           "FACEFAKE_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
+    log = tmp_path / "streamlit.log"
+    streamlit = Path(sys.executable).with_name("streamlit")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(streamlit), "run", "dashboard/app.py", "--server.port", str(port),
+                                 "--server.headless", "true", "--server.address", "127.0.0.1"],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc, log)
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group, started above
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+def _settled(page) -> None:
+    """Wait until the script run is over: the sidebar shows the model card and nothing is running."""
+    page.get_by_text("Model card · resnet50").wait_for(timeout=MODEL_MS)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"]')",
+                           timeout=PAGE_MS)
+
+
+def _no_errors(page, where: str) -> None:
+    boxes = page.locator(ERRORS)
+    assert boxes.count() == 0, f"{where}: " + " | ".join(boxes.all_inner_texts())
+
+
+def test_every_page_and_an_inspect_upload(server, tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    photo = tmp_path / "face.png"
+    Image.fromarray(draw_photo(11, 320, 240)).save(photo)
+    hard_set = make_image_folder(tmp_path / "set", n=2)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff not really a JPEG")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page.set_default_timeout(PAGE_MS)
+            for path, title in PAGES.items():
+                page.goto(f"{server}/{path}")
+                page.get_by_role("heading", name=title, exact=True).first.wait_for()
+                _settled(page)
+                _no_errors(page, path or "home")
+
+            page.goto(f"{server}/inspect")
+            _settled(page)
+            page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(photo))
+            caption = page.get_by_text("the box is what the model saw")
+            caption.wait_for(timeout=MODEL_MS)
+            page.get_by_text("Prediction: ").first.wait_for()
+            _settled(page)
+            page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')]"
+                                   ".filter(i => i.complete && i.naturalWidth > 0).length >= 2")
+            page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()  # the P(class) bars
+            _no_errors(page, "inspect after upload")
+            page.screenshot(path=str(ARTIFACTS / "e2e_inspect.png"), full_page=True)
+
+            # A deep link evaluates the set; clicking a square of the matrix opens that cell's images.
+            page.goto(f"{server}/hard_set?set={quote(str(hard_set))}")
+            page.get_by_text("Confusion matrix").wait_for(timeout=MODEL_MS)
+            _settled(page)
+            square = page.locator('[data-testid="stPlotlyChart"] .scatterlayer .point').first
+            box = square.bounding_box()
+            page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            page.get_by_role("heading", name=re.compile(r"^True \w+, predicted \w+")).wait_for()
+            _settled(page)
+            page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')]"
+                                   ".filter(i => i.complete && i.naturalWidth > 0).length >= 1")
+            _no_errors(page, "hard set after a click on the matrix")
+            page.screenshot(path=str(ARTIFACTS / "e2e_hard_set.png"), full_page=True)
+
+            # A batch with an unreadable file: a table row says why, the rest are predicted.
+            page.goto(f"{server}/batch")
+            _settled(page)
+            page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files([str(photo), str(broken)])
+            page.get_by_text("2 files · 1 unreadable").wait_for(timeout=MODEL_MS)
+            page.locator('[data-testid="stDataFrame"]').first.wait_for()
+            _settled(page)
+            _no_errors(page, "batch")
+            page.screenshot(path=str(ARTIFACTS / "e2e_batch.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "e2e_inspect.png").stat().st_size > 10_000
