@@ -26,9 +26,9 @@ import streamlit as st
 
 from facefake_core import Explanation, Model, Prediction, load_model
 from facefake_core.browse import stored_heatmap
-from facefake_core.evaluate import Evaluation, Row
-from facefake_core.evaluate import evaluate as _evaluate
-from facefake_core.images import Photo, decode, load_photo
+from facefake_core.evaluation import Evaluation, Row
+from facefake_core.evaluation import evaluate as _evaluate
+from facefake_core.images import Photo, load_photo
 from facefake_core.loading import default_source as _default_source
 from facefake_core.render import overlay, thumbnail
 from facefake_core.store import Store
@@ -126,8 +126,7 @@ def demo_paths(build: bool = False, progress: Progress | None = None):
 @st.cache_data(max_entries=32, show_spinner=False)
 def photo(data: bytes, name: str = "<upload>") -> Photo:
     """Decode uploaded bytes; errors name the uploaded file (raises :class:`~facefake_core.ImageLoadError`)."""
-    pixels, notes = decode(data, name)
-    return Photo(pixels, name, hashlib.sha256(data).hexdigest(), notes)
+    return load_photo(data, name=name)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -196,8 +195,6 @@ def _dof() -> Registry:
 
 def _dof_key(kind: str, ev: Evaluation, *params: Hashable) -> tuple:
     """Model sha, set, a digest of its images (so a set re-evaluated with new images gets a new key), settings."""
-    import hashlib
-
     digest = hashlib.sha256("\n".join(r.image_sha for r in ev.rows).encode()).hexdigest()
     return (kind, ev.model_sha, ev.source, digest, *params)
 

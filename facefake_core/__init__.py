@@ -12,18 +12,12 @@ from .errors import (
     ModelLoadError,
     UnsafeModelError,
 )
+from .evaluation import Evaluation, evaluate
 from .loading import load_model
 from .model import Explanation, Model, ModelInfo, Prediction
 
 
-def evaluate(model, source, **kwargs):
-    """Evaluate a hard set; see :func:`facefake_core.evaluate.evaluate`."""
-    from .evaluate import evaluate as _evaluate
-
-    return _evaluate(model, source, **kwargs)
-
-
 __all__ = [
-    "CONFIG", "Config", "DemoBuildError", "Explanation", "FacefakeError", "HardSetError", "ImageLoadError",
+    "CONFIG", "Config", "DemoBuildError", "Evaluation", "Explanation", "FacefakeError", "HardSetError", "ImageLoadError",
     "Model", "ModelInfo", "ModelLoadError", "Prediction", "UnsafeModelError", "evaluate", "load_model",
 ]

@@ -1,7 +1,7 @@
 """Browsing an evaluated hard set: confusion-matrix cells, errors ordered by loss, stored heatmaps, and the
 mapping from a chart click to a cell.
 
-Everything here works on an :class:`~facefake_core.evaluate.Evaluation` at a decision threshold on P(fake); no
+Everything here works on an :class:`~facefake_core.evaluation.Evaluation` at a decision threshold on P(fake); no
 function runs the model. Rows come back most-wrong first (highest cross-entropy of the true class), so the
 images that teach the most are on top.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .evaluate import Evaluation, Row
+from .evaluation import Evaluation, Row
 from .metrics import predict_at
 from .model import map_to_photo
 from .preprocess import Preprocessing

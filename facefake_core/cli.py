@@ -98,7 +98,7 @@ def cmd_explain(args, progress) -> int:
 
 
 def cmd_evaluate(args, progress) -> int:
-    from .evaluate import evaluate
+    from .evaluation import evaluate
     from .store import Store
 
     model = _load(args, progress)

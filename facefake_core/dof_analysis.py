@@ -1,6 +1,6 @@
 """Depth of field against the model's mistakes: does a narrow depth of field make it call fakes "real"?
 
-Everything here reads an :class:`~facefake_core.evaluate.Evaluation` whose rows carry focus measures (see
+Everything here reads an :class:`~facefake_core.evaluation.Evaluation` whose rows carry focus measures (see
 :mod:`facefake_core.focus`; rows without them are left out of every table) and a decision threshold on
 ``P(fake)``, the probability of the positive class (``fake`` when the vocab has it; see
 :func:`facefake_core.metrics.positive_class`). Tables are tidy :class:`pandas.DataFrame` objects, one
@@ -23,7 +23,7 @@ import pandas as pd
 from .config import CONFIG
 from .counterfactual import VARIANTS
 from .errors import ImageLoadError
-from .evaluate import Evaluation, Row
+from .evaluation import Evaluation, Row
 from .images import load_photo
 from .metrics import predict_at
 from .model import Model

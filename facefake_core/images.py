@@ -132,8 +132,11 @@ def decode(data: bytes, name: str = "<bytes>", max_pixels: int | None = None) ->
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8)), tuple(notes)
 
 
-def load_photo(image: ImageInput, max_pixels: int | None = None) -> Photo:
+def load_photo(image: ImageInput, max_pixels: int | None = None, name: str | None = None) -> Photo:
     """Turn any accepted input (path, bytes, PIL image, RGB array) into a :class:`Photo`.
+
+    Args:
+        name: what to call an in-memory input in errors and results (e.g. an uploaded file's name).
 
     Raises:
         ImageLoadError: with a one-line reason naming the input.
@@ -143,9 +146,12 @@ def load_photo(image: ImageInput, max_pixels: int | None = None) -> Photo:
         pixels, notes = decode(data, Path(image).name, max_pixels)
         return Photo(pixels, str(image), hashlib.sha256(data).hexdigest(), notes)
     if isinstance(image, (bytes, bytearray)):
-        data = bytes(image)
-        pixels, notes = decode(data, "<bytes>", max_pixels)
-        return Photo(pixels, "<bytes>", hashlib.sha256(data).hexdigest(), notes)
+        data, label = bytes(image), name or "<bytes>"
+        if len(data) > CONFIG.max_file_bytes:
+            raise ImageLoadError(f"{label}: {len(data) / 1e6:.1f} MB is over the "
+                                 f"{CONFIG.max_file_bytes / 1e6:.0f} MB limit")
+        pixels, notes = decode(data, label, max_pixels)
+        return Photo(pixels, label, hashlib.sha256(data).hexdigest(), notes)
     if isinstance(image, Image.Image):
         pixels = np.ascontiguousarray(np.asarray(_to_rgb(ImageOps.exif_transpose(image)), dtype=np.uint8))
         return Photo(pixels, "<image>", hashlib.sha256(pixels.tobytes()).hexdigest())

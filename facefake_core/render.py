@@ -39,6 +39,12 @@ def overlay(photo: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45, colorma
     out = show_cam_on_image(photo.astype(np.float32) / 255.0, heatmap.astype(np.float32), use_rgb=True,
                             colormap=COLORMAPS[colormap], image_weight=1.0 - float(alpha))
     if crop_box is not None:
+        # Outside the crop the model saw nothing: show the photo dimmed rather than the colour map's zero.
+        h, w = photo.shape[:2]
+        x0, y0, x1, y1 = max(crop_box[0], 0), max(crop_box[1], 0), min(crop_box[2], w), min(crop_box[3], h)
+        seen = out[y0:y1, x0:x1].copy()
+        out = (photo.astype(np.float32) * 0.55).astype(np.uint8)
+        out[y0:y1, x0:x1] = seen
         out = draw_box(out, crop_box)
     return out
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .evaluate import Evaluation, Row
+from .evaluation import Evaluation, Row
 from .metrics import predict_at
 
 Named = Sequence[tuple[str, Evaluation]]

@@ -10,7 +10,7 @@ import pytest
 from facefake_core.browse import (
     by_loss, cell_from_selection, decisions, errors_by_loss, find_row, rows_in_cell, stored_heatmap,
 )
-from facefake_core.evaluate import Evaluation, Row
+from facefake_core.evaluation import Evaluation, Row
 
 VOCAB = ("fake", "real")
 
@@ -80,7 +80,7 @@ def test_cell_from_selection_reads_customdata_or_axes():
 def test_stored_heatmap_matches_a_fresh_explanation(learner_pkl, tmp_path):
     from conftest import make_image_folder
     from facefake_core import load_model
-    from facefake_core.evaluate import evaluate
+    from facefake_core.evaluation import evaluate
     from facefake_core.store import Store
 
     model = load_model(str(learner_pkl), trust=True, device="cpu")

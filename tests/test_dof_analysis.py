@@ -18,7 +18,7 @@ from facefake_core.dof_analysis import (
     CounterfactualSummary, cam_bokeh_groups, class_spectra, counterfactual_summary, default_slices, dof_edges,
     error_by_dof, focus_frame, image_spectra, row_by_path, selected_path, slice_name, slice_rows, slice_table,
 )
-from facefake_core.evaluate import Evaluation, Row
+from facefake_core.evaluation import Evaluation, Row
 from facefake_core.images import load_photo
 from facefake_core.spectrum import mean_image_profile
 from facefake_core.store import Store

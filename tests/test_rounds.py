@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from facefake_core.evaluate import Evaluation, Row
+from facefake_core.evaluation import Evaluation, Row
 from facefake_core.rounds import disagreements, seed_table
 
 VOCAB = ("fake", "real")

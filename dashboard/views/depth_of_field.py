@@ -22,7 +22,7 @@ from facefake_core.dof_analysis import (
     MAX_PER_SLICE, SUMMARY_KINDS, CounterfactualSummary, cam_bokeh_groups, default_slices, error_by_dof,
     focus_frame, row_by_path, selected_path, slice_name, slice_table,
 )
-from facefake_core.evaluate import Evaluation, Row
+from facefake_core.evaluation import Evaluation, Row
 from facefake_core.focus import NARROW_DOF_THRESHOLD
 from facefake_core.metrics import predict_at
 from facefake_core.model import map_to_photo

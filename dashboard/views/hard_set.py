@@ -13,7 +13,7 @@ import streamlit as st
 
 from facefake_core import CONFIG, FacefakeError, Model
 from facefake_core.browse import cell_from_selection, errors_by_loss, find_row, rows_in_cell
-from facefake_core.evaluate import Evaluation, Row
+from facefake_core.evaluation import Evaluation, Row
 from facefake_core.metrics import Metrics, curves, predict_at
 from facefake_core.rounds import seed_table
 from facefake_core.store import MARKS

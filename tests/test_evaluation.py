@@ -44,7 +44,7 @@ def test_second_run_does_no_model_work(model, tmp_path, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("model work on a re-run")
 
-    monkeypatch.setattr("facefake_core.evaluate.predict_and_cam", boom)
+    monkeypatch.setattr("facefake_core.evaluation.predict_and_cam", boom)
     second = evaluate(model, root, store=store)
     assert second.computed == 0 and second.reused == 6
     for a, b in zip(first.rows, second.rows):

@@ -1,0 +1,218 @@
+"""The offline demo: synthetic portraits, a hard set, and two model rounds that show the studio blind spot.
+
+``build_demo`` makes, under one folder::
+
+    train/      real/ and fake/ portraits, mostly casual (as the seed's first round was), + manifest.csv
+    hardset/    real/ and fake/ portraits, casual and studio alike, + manifest.csv (path,label,style)
+    round0.pkl  the baseline, trained from scratch on train/          (calls studio fakes "real")
+    round1.pkl  round0 fine-tuned with defocus and JPEG augmentation  (the fix)
+    stamp.json  each stage's parameters and the SHA-256 of what it wrote
+
+A stage is skipped when the stamp records the same parameters (which include the hashes of its inputs) and
+its outputs still hash to the recorded values; anything else rebuilds that stage and the ones after it.
+
+Training follows the seed's notebooks (``ImageDataLoaders.from_folder(valid_pct=0.2, seed=42)``,
+``vision_learner(..., pretrained=False)``, ImageNet ``Normalize``, ``learn.export``), scaled to fit a 2-core
+CPU: see ``benchmarks/DEMO_EXPERIMENTS.md`` for what was tried and why the settings below were chosen.
+Models train on random crops of the portraits (a ResNet is fully convolutional) and are exported with
+``Resize(size)`` of the whole portrait, so inference sees the same pixels, unresampled, at full size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from facefake_core.config import CONFIG
+from facefake_core.errors import DemoBuildError
+from facefake_core.synth import MANIFEST_NAME, write_dataset
+
+Progress = Callable[[int, int, str], None]
+STAMP_NAME = "stamp.json"
+_STAMP_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DemoScale:
+    """Everything that decides what a build makes; part of the stamp, so a change rebuilds."""
+
+    train_per_class: dict[str, int]  # images per class, per style
+    hard_per_class: dict[str, int]
+    size: int  # portrait side = inference Resize
+    crop: int  # training crop side
+    arch: str
+    round0_epochs: int
+    round0_lr: float
+    round1_epochs: int
+    round1_lr: float
+    bs: int
+    train_seed: int = 1
+    hard_seed: int = 2
+
+
+SCALES: dict[str, DemoScale] = {
+    "full": DemoScale(train_per_class={"casual": 360, "studio": 40}, hard_per_class={"casual": 100, "studio": 100},
+                      size=192, crop=96, arch="resnet18", round0_epochs=5, round0_lr=3e-3,
+                      round1_epochs=3, round1_lr=1e-3, bs=16),
+    "tiny": DemoScale(train_per_class={"casual": 6, "studio": 2}, hard_per_class={"casual": 2, "studio": 2},
+                      size=64, crop=32, arch="resnet18", round0_epochs=1, round0_lr=1e-3,
+                      round1_epochs=1, round1_lr=1e-3, bs=8),
+}
+
+
+@dataclass(frozen=True)
+class DemoPaths:
+    """Where a built demo lives: the model of each round and the hard set's folder (with ``manifest.csv``)."""
+
+    models: dict[str, Path] = field(default_factory=dict)
+    hardset: Path = Path()
+
+    def to_json(self) -> dict:
+        return {"models": {k: str(v) for k, v in self.models.items()}, "hardset": str(self.hardset)}
+
+
+def _sha256(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def _digest(out: Path) -> str:
+    """Hash of a model file, or of a data folder's manifest and every image it lists."""
+    if out.is_dir():
+        lines = (out / MANIFEST_NAME).read_text().splitlines()[1:]
+        return _sha256([out / MANIFEST_NAME] + [out / line.split(",")[0] for line in lines])
+    return _sha256([out])
+
+
+class _Stamp:
+    """The build record: per stage, its parameters and the digest of its output."""
+
+    def __init__(self, root: Path, force: bool) -> None:
+        self.path = root / STAMP_NAME
+        self.stages: dict[str, dict] = {}
+        if self.path.exists() and not force:
+            try:
+                data = json.loads(self.path.read_text())
+                if data.get("version") == _STAMP_VERSION:
+                    self.stages = data.get("stages", {})
+            except (OSError, ValueError):
+                self.stages = {}
+
+    def valid(self, name: str, params: dict, out: Path) -> str | None:
+        """The output's digest when the stage is recorded with ``params`` and its output is intact."""
+        rec = self.stages.get(name)
+        if rec is None or rec.get("params") != params or not out.exists():
+            return None
+        try:
+            digest = _digest(out)
+        except OSError:
+            return None
+        return digest if digest == rec.get("digest") else None
+
+    def record(self, name: str, params: dict, out: Path) -> str:
+        digest = _digest(out)
+        self.stages[name] = {"params": params, "digest": digest}
+        tmp = self.path.with_name(STAMP_NAME + ".tmp")
+        tmp.write_text(json.dumps({"version": _STAMP_VERSION, "stages": self.stages}, indent=1))
+        tmp.replace(self.path)
+        return digest
+
+
+def _train_round0(data: Path, out: Path, scale: DemoScale, progress: Progress | None) -> None:
+    """Round 0, from scratch: one-cycle training of every layer (no pretrained body to freeze)."""
+    import torch
+    from fastai.metrics import accuracy
+    from fastai.torch_core import set_seed
+    from fastai.vision import models
+    from fastai.vision.learner import vision_learner
+
+    from facefake_core.finetune import ReportProgress, export_for_inference, folder_dls, train_item_tfms
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    set_seed(42, reproducible=True)
+    dls = folder_dls(data, train_item_tfms(scale.size, scale.crop), scale.bs)
+    if list(dls.vocab) != ["fake", "real"]:
+        raise DemoBuildError(f"training folder classes are {list(dls.vocab)}, expected ['fake', 'real']")
+    learn = vision_learner(dls, getattr(models, scale.arch), pretrained=False, metrics=accuracy)
+    total = scale.round0_epochs * len(dls.train)
+    cbs = [ReportProgress(progress, total, "training round0")] if progress else []
+    with learn.no_bar(), learn.no_logging():
+        learn.fit_one_cycle(scale.round0_epochs, scale.round0_lr, cbs=cbs)
+    export_for_inference(learn, data, scale.size, out, scale.bs)
+
+
+def _train_round1(round0: Path, data: Path, out: Path, scale: DemoScale, progress: Progress | None) -> None:
+    import torch
+    from fastai.torch_core import set_seed
+
+    from facefake_core.finetune import finetune
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    set_seed(43, reproducible=True)
+    finetune(round0, data, out, epochs=scale.round1_epochs, defocus_aug=True, lr=scale.round1_lr,
+             bs=scale.bs, size=scale.size, crop=scale.crop, progress=progress)
+
+
+def build_demo(out_dir: Path | None = None, *, scale: str = "full", progress: Progress | None = None,
+               force: bool = False) -> DemoPaths:
+    """Builds (or finds already built) the offline demo's data and models.
+
+    Args:
+        out_dir: the demo folder; ``None`` means ``CONFIG.demo_dir``.
+        scale: ``"full"`` (the demo; about 10-15 minutes on 2 CPU cores) or ``"tiny"`` (seconds; for tests).
+        progress: called as ``progress(done, total, what)`` during generation and training.
+        force: rebuild every stage even when the stamp says it is intact.
+
+    Returns:
+        The paths of ``round0`` and ``round1`` and of the hard set.
+
+    Raises:
+        DemoBuildError: unknown scale, unwritable folder, or a failure while generating or training.
+    """
+    if scale not in SCALES:
+        raise DemoBuildError(f"unknown demo scale {scale!r}; use one of {sorted(SCALES)}")
+    s = SCALES[scale]
+    root = Path(out_dir) if out_dir is not None else CONFIG.demo_dir
+    paths = DemoPaths(models={"round0": root / "round0.pkl", "round1": root / "round1.pkl"},
+                      hardset=root / "hardset")
+    train = root / "train"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        stamp = _Stamp(root, force)
+        params = {"train": {"n": s.train_per_class, "seed": s.train_seed, "size": s.size},
+                  "hardset": {"n": s.hard_per_class, "seed": s.hard_seed, "size": s.size}}
+        digests = {}
+        for name, folder in (("train", train), ("hardset", paths.hardset)):
+            digests[name] = stamp.valid(name, params[name], folder)
+            if digests[name] is None:
+                p = params[name]
+                shutil.rmtree(folder, ignore_errors=True)  # no stale images from an older build
+                write_dataset(folder, p["n"], p["seed"], p["size"], progress)
+                digests[name] = stamp.record(name, p, folder)
+        scale_params = asdict(s)
+        r0_params = {"scale": scale_params, "train": digests["train"]}
+        r0 = stamp.valid("round0", r0_params, paths.models["round0"])
+        if r0 is None:
+            _train_round0(train, paths.models["round0"], s, progress)
+            r0 = stamp.record("round0", r0_params, paths.models["round0"])
+        r1_params = {"scale": scale_params, "train": digests["train"], "round0": r0}
+        if stamp.valid("round1", r1_params, paths.models["round1"]) is None:
+            _train_round1(paths.models["round0"], train, paths.models["round1"], s, progress)
+            stamp.record("round1", r1_params, paths.models["round1"])
+    except DemoBuildError:
+        raise
+    except (OSError, RuntimeError, ValueError) as err:
+        raise DemoBuildError(f"could not build the offline demo in {root}: {err}") from err
+    return paths
+
+
+def ensure_demo(progress: Progress | None = None) -> DemoPaths:
+    """The full demo in ``CONFIG.demo_dir``, built first if it is missing or incomplete."""
+    return build_demo(CONFIG.demo_dir, scale="full", progress=progress)

@@ -1,0 +1,98 @@
+"""End-to-end test of the offline demo at scale "tiny": generation, both rounds, export, loading, skipping.
+
+The tiny models learn nothing useful (one short epoch on a handful of 64 px portraits); what is tested is
+the plumbing: files, stamp, exported pipelines that fastai loads, and that an intact build is not redone.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastai.learner import load_learner
+
+from facefake_core import demo
+from facefake_core.errors import DemoBuildError
+from facefake_core.synth import MANIFEST_NAME
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[demo.DemoPaths, list[tuple[int, int, str]]]:
+    calls: list[tuple[int, int, str]] = []
+    paths = demo.build_demo(tmp_path_factory.mktemp("demo"), scale="tiny",
+                            progress=lambda d, t, w: calls.append((d, t, w)))
+    return paths, calls
+
+
+def _no_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args, **kwargs):
+        raise AssertionError("a stage that was built and intact was trained again")
+
+    monkeypatch.setattr(demo, "_train_round0", refuse)
+    monkeypatch.setattr(demo, "_train_round1", refuse)
+
+
+def test_build_writes_models_and_hardset(built) -> None:
+    paths, calls = built
+    assert set(paths.models) == {"round0", "round1"}
+    assert all(p.is_file() for p in paths.models.values())
+    with open(paths.hardset / MANIFEST_NAME, newline="") as f:
+        rows = list(csv.DictReader(f))
+    scale = demo.SCALES["tiny"]
+    assert len(rows) == 2 * sum(scale.hard_per_class.values())
+    assert {(r["label"], r["style"]) for r in rows} == {(lb, st) for lb in ("fake", "real")
+                                                         for st in ("casual", "studio")}
+    assert all((paths.hardset / r["path"]).is_file() for r in rows)
+    assert paths.to_json() == {"models": {k: str(v) for k, v in paths.models.items()},
+                               "hardset": str(paths.hardset)}
+    whats = {w for _, _, w in calls}
+    assert any("round0" in w for w in whats) and any("round1" in w for w in whats)
+    assert all(0 < d <= t for d, t, _ in calls)
+
+
+@pytest.mark.parametrize("round_name", ["round0", "round1"])
+def test_exported_rounds_load_and_predict(built, round_name: str) -> None:
+    paths, _ = built
+    learn = load_learner(paths.models[round_name], cpu=True)
+    assert list(learn.dls.vocab) == ["fake", "real"]
+    # Inference pipelines hold fastai's own transforms only (the training augments were removed).
+    item_tfms = [type(t).__name__ for t in learn.dls.after_item.fs]
+    assert "Resize" in item_tfms
+    assert not {"DefocusBackground", "RandomJpeg", "RandomCrop", "FlipItem"} & set(item_tfms)
+    image = next(iter(sorted((paths.hardset / "fake").glob("*.png"))))
+    label, idx, probs = learn.predict(image)
+    assert label in ("fake", "real")
+    assert np.isclose(float(probs.sum()), 1.0, atol=1e-4)
+
+
+def test_second_build_trains_nothing(built, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths, _ = built
+    before = {k: p.stat().st_mtime_ns for k, p in paths.models.items()}
+    _no_training(monkeypatch)
+    again = demo.build_demo(paths.hardset.parent, scale="tiny")
+    assert again == paths
+    assert {k: p.stat().st_mtime_ns for k, p in again.models.items()} == before
+
+
+def test_damaged_round1_is_rebuilt_alone(built, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths, _ = built
+    paths.models["round1"].write_bytes(b"truncated")
+    rebuilt: list[Path] = []
+    original = demo._train_round1
+
+    def record(round0: Path, data: Path, out: Path, *args, **kwargs) -> None:
+        rebuilt.append(out)
+        original(round0, data, out, *args, **kwargs)
+
+    _no_training(monkeypatch)
+    monkeypatch.setattr(demo, "_train_round1", record)
+    demo.build_demo(paths.hardset.parent, scale="tiny")
+    assert rebuilt == [paths.models["round1"]]
+    assert list(load_learner(paths.models["round1"], cpu=True).dls.vocab) == ["fake", "real"]
+
+
+def test_unknown_scale_is_a_demo_build_error(tmp_path: Path) -> None:
+    with pytest.raises(DemoBuildError):
+        demo.build_demo(tmp_path, scale="huge")
