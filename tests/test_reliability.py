@@ -342,3 +342,26 @@ def test_bad_models_get_one_line_model_load_errors(case, learner_pkl, tmp_path, 
     assert "\n" not in msg and len(msg) < 300, msg
     if case.startswith("hub"):
         assert ("no-such-repo" if case == "hub_repo_missing" else "owner/repo") in msg
+
+
+def test_dashboard_batch_upload_of_the_whole_corpus(corpus, env):
+    """Every regular file of the corpus uploaded at once: readable ones predicted, broken ones one-line errors."""
+    from test_dashboard import ok, start
+
+    ok_files, bad = corpus
+    uploads = [(name, p.read_bytes(), "application/octet-stream")
+               for name, p in list(ok_files.items()) + list(bad.items()) if p.is_file() and not p.is_symlink()
+               and not p.is_fifo()]
+    at = start("views/batch.py")
+    at.file_uploader(key="batch_uploads").set_value(uploads).run()
+    ok(at)
+    frame = at.dataframe[0].value
+    assert list(frame["Name"]) == [u[0] for u in uploads]
+    for name, err in zip(frame["Name"], frame["Error"]):
+        if name in ok_files:
+            assert err == "", (name, err)
+        else:
+            assert err.startswith(f"{name}: ") and "\n" not in err, (name, err)
+
+
+from test_dashboard import env  # noqa: E402,F401  (the dashboard's environment fixture)

@@ -1,0 +1,183 @@
+"""Speed benchmarks: ratios measured side by side, in one run, on the same model and images.
+
+    .venv/bin/python benchmarks/run.py            # table
+    .venv/bin/python benchmarks/run.py --json     # figures as JSON
+    .venv/bin/python benchmarks/run.py --memory 5000   # also the peak-RSS of a 5,000-image evaluation
+
+Figures (targets from issue 7):
+  explain_over_forward  explain(path) against one plain forward pass of the prepared tensor     <= 1.25
+  naive_over_ours       learn.predict(path) + pytorch-grad-cam GradCAM(layer4) against explain    >= 4.0
+  eval_over_forward     evaluation throughput (probs + CAM grids + focus stored) against batched
+                        forward-only throughput at the same batch size                           >= 0.85
+  reeval_speedup        first evaluation time over re-evaluation time of the same set            >= 100
+The model is a random-init fastai vision_learner(resnet50, pretrained=False) at 256 px, like the seed's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+warnings.filterwarnings("ignore")
+
+TARGETS = {"explain_over_forward": ("<=", 1.25), "naive_over_ours": (">=", 4.0), "eval_over_forward": (">=", 0.85),
+           "reeval_speedup": (">=", 100.0), "peak_rss_gb_5000": ("<=", 2.5)}
+
+
+def median_time(fn, repeat: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def make_images(folder: Path, n: int, size=(640, 480), labelled: bool = False) -> list[Path]:
+    from PIL import Image
+
+    from conftest import draw_photo
+
+    paths = []
+    for i in range(n):
+        sub = folder / (("fake", "real")[i % 2] if labelled else "")
+        sub.mkdir(parents=True, exist_ok=True)
+        p = sub / f"img_{i:05d}.jpg"
+        Image.fromarray(draw_photo(10_000 + i, *size)).save(p, quality=90)
+        paths.append(p)
+    return paths
+
+
+def bench(work: Path, repeat: int, n_eval: int, batch_size: int) -> dict:
+    import torch
+    from fastai.learner import load_learner
+    from pytorch_grad_cam import GradCAM
+
+    from conftest import export_learner
+    from facefake_core import evaluate, load_model
+    from facefake_core.images import load_photo
+    from facefake_core.store import Store
+
+    pkl = export_learner(work / "learner", size=256)
+    model = load_model(str(pkl), device="cpu")
+    learn = load_learner(pkl, cpu=True)
+    img = make_images(work / "single", 1)[0]
+    x1 = model.prepare([load_photo(img)])
+    out: dict = {"threads": torch.get_num_threads(), "cores": os.cpu_count(), "batch_size": batch_size}
+
+    # explain vs one forward pass: interleaved, so that drift in machine load hits both alike
+    t_fwd, t_exp, t_naive = [], [], []
+
+    def forward():
+        with torch.inference_mode():
+            model.net(x1)
+
+    def naive():
+        with learn.no_bar():
+            learn.predict(img)
+        x = learn.dls.test_dl([img]).one_batch()[0].as_subclass(torch.Tensor)
+        with GradCAM(model=learn.model, target_layers=[learn.model[0][-1]]) as cam:
+            cam(input_tensor=x, targets=None)
+
+    for fn in (forward, lambda: model.explain(img), naive):
+        fn()
+    for _ in range(repeat):
+        for fn, acc in ((forward, t_fwd), (lambda: model.explain(img), t_exp), (naive, t_naive)):
+            t = time.perf_counter()
+            fn()
+            acc.append(time.perf_counter() - t)
+    fwd, exp, nav = (statistics.median(t) for t in (t_fwd, t_exp, t_naive))
+    out.update(forward_ms=fwd * 1e3, explain_ms=exp * 1e3, naive_ms=nav * 1e3,
+               explain_over_forward=exp / fwd, naive_over_ours=nav / exp)
+
+    # evaluation vs batched forward-only throughput
+    paths = make_images(work / "set", n_eval, labelled=True)
+    xb = model.prepare([load_photo(p) for p in paths[:batch_size]])
+    t_fb = median_time(lambda: forward_batch(model, xb), max(3, repeat // 3), warmup=1)
+    fwd_ips = batch_size / t_fb
+    store = Store(work / "store.sqlite")
+    t = time.perf_counter()
+    ev = evaluate(model, work / "set", store=store, batch_size=batch_size)
+    t_eval = time.perf_counter() - t
+    assert ev.computed == n_eval and not ev.errors
+    t = time.perf_counter()
+    again = evaluate(model, work / "set", store=store, batch_size=batch_size)
+    t_re = time.perf_counter() - t
+    assert again.computed == 0
+    eval_ips = n_eval / t_eval
+    out.update(forward_batch_ips=fwd_ips, eval_ips=eval_ips, eval_over_forward=eval_ips / fwd_ips,
+               eval_s=t_eval, reeval_s=t_re, reeval_speedup=t_eval / t_re, n_eval=n_eval)
+    return out
+
+
+def forward_batch(model, x) -> None:
+    import torch
+
+    with torch.inference_mode():
+        model.net(x)
+
+
+def peak_memory(work: Path, n: int, batch_size: int) -> dict:
+    """Peak RSS of a whole evaluation of ``n`` images, in a fresh process (``ru_maxrss`` of the child)."""
+    from conftest import export_learner
+
+    pkl = export_learner(work / "mem_learner", size=256)
+    make_images(work / "mem_set", n, size=(320, 240), labelled=True)
+    code = ("import resource, sys; sys.path.insert(0, %r)\n"
+            "from facefake_core import evaluate, load_model\nfrom facefake_core.store import Store\n"
+            "m = load_model(%r, device='cpu')\n"
+            "ev = evaluate(m, %r, store=Store(%r), batch_size=%d)\n"
+            "print(len(ev.rows), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+            % (str(ROOT), str(pkl), str(work / "mem_set"), str(work / "mem.sqlite"), batch_size))
+    t = time.perf_counter()
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    rows, kb = map(int, res.stdout.split()[-2:])
+    return {"peak_rss_gb_5000" if n == 5000 else f"peak_rss_gb_{n}": kb / 2**20, "memory_rows": rows,
+            "memory_eval_s": time.perf_counter() - t}
+
+
+def verdict(name: str, value: float) -> str:
+    if name not in TARGETS:
+        return ""
+    op, target = TARGETS[name]
+    ok = value <= target if op == "<=" else value >= target
+    return f"{'met' if ok else 'MISSED'} ({op} {target})"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    ap.add_argument("--repeat", type=int, default=15, help="timed repetitions per figure (medians)")
+    ap.add_argument("--n-eval", type=int, default=64, help="images in the evaluation benchmark")
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--memory", type=int, default=0, metavar="N",
+                    help="also measure the peak RSS of an N-image evaluation (5000 for the issue's figure)")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        os.environ["FACEFAKE_CACHE"] = str(work / "cache")
+        figures = bench(work, args.repeat, args.n_eval, args.batch_size)
+        if args.memory:
+            figures.update(peak_memory(work, args.memory, args.batch_size))
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        for k, v in figures.items():
+            print(f"{k:>22}  {v:>10.3f}  {verdict(k, v)}" if isinstance(v, float) else f"{k:>22}  {v:>10}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
