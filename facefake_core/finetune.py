@@ -14,7 +14,6 @@ allowlist of fastai classes can load.
 
 from __future__ import annotations
 
-import io
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -26,10 +25,13 @@ import numpy as np
 from fastai.callback.core import Callback
 from fastai.data.transforms import Normalize
 from fastai.learner import Learner, load_learner
-from fastai.vision.augment import FlipItem, RandomCrop, RandTransform, Resize
+from fastai.vision.augment import RandomCrop, RandTransform, Resize
 from fastai.vision.core import PILImage, imagenet_stats
 from fastai.vision.data import ImageDataLoaders
-from PIL import Image
+from fastcore.basics import fastuple
+
+from facefake_core.errors import HardSetError, ModelLoadError
+from facefake_core.synth import defocus, jpeg
 
 Progress = Callable[[int, int, str], None]
 
@@ -54,16 +56,12 @@ class DefocusBackground(RandTransform):
         self.disc = random.uniform(*self.blur)
 
     def encodes(self, x: PILImage) -> PILImage:
-        img = np.asarray(x, dtype=np.float32)
-        h, w = img.shape[:2]
-        r = max(1, round(self.disc * w))
-        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)).astype(np.float32)
-        blurred = cv2.filter2D(img, -1, disc / disc.sum(), borderType=cv2.BORDER_REFLECT)
+        w, h = x.size
         keep = np.zeros((h, w), np.float32)
         cv2.ellipse(keep, (round(self.centre[0] * w), round(self.centre[1] * h)),
                     (round(self.axes * w), round(self.axes * 1.45 * h)), 0, 0, 360, 1.0, -1)
-        keep = cv2.GaussianBlur(keep, (0, 0), max(1.0, 0.01 * w))[..., None]
-        out = img * keep + blurred * (1 - keep)
+        keep = cv2.GaussianBlur(keep, (0, 0), max(1.0, 0.01 * w))
+        out = defocus(np.asarray(x.convert("RGB")), keep, self.disc * w)
         return PILImage.create(np.clip(np.rint(out), 0, 255).astype(np.uint8))
 
 
@@ -72,7 +70,7 @@ class RandomJpeg(RandTransform):
 
     split_idx, order = 0, 0
 
-    def __init__(self, p: float = 0.5, quality: tuple[int, int] = (70, 95)) -> None:
+    def __init__(self, p: float = 0.3, quality: tuple[int, int] = (80, 95)) -> None:
         super().__init__(p=p)
         self.quality = quality
 
@@ -81,9 +79,7 @@ class RandomJpeg(RandTransform):
         self.q = random.randint(*self.quality)
 
     def encodes(self, x: PILImage) -> PILImage:
-        buf = io.BytesIO()
-        x.convert("RGB").save(buf, format="JPEG", quality=self.q)
-        return PILImage.create(Image.open(buf).convert("RGB"))
+        return PILImage.create(jpeg(np.asarray(x.convert("RGB")), self.q))
 
 
 class ReportProgress(Callback):
@@ -103,17 +99,37 @@ class ReportProgress(Callback):
 def folder_dls(data_dir: Path, item_tfms: list, bs: int) -> ImageDataLoaders:
     """The seed's loaders: 20% validation split with seed 42, ImageNet normalisation, no resampling augments.
 
-    fastai's default ``aug_transforms`` warp, rotate and zoom, which resample every pixel and interpolate a
-    generator's periodic trace away; flips (in ``item_tfms``) are exact, so they are the only geometric aug.
+    The seed added fastai's ``aug_transforms``; they warp, rotate and zoom, which resamples every pixel and
+    interpolates a generator's periodic trace away, so here the only augments are the ``item_tfms`` given.
     """
     return ImageDataLoaders.from_folder(
         Path(data_dir), valid_pct=0.2, seed=42, item_tfms=item_tfms,
         batch_tfms=[Normalize.from_stats(*imagenet_stats)], bs=bs, num_workers=0)
 
 
+class AlignedRandomCrop(RandomCrop):
+    """``RandomCrop`` whose corner snaps to multiples of ``step`` (the validation crop is the centre crop).
+
+    A generator's trace is periodic on the image grid; at inference the whole portrait is seen from its
+    corner, so the trace's phase is always the same. Cropping at arbitrary offsets would show the network
+    ``step * step`` phases of it, each to be learnt separately.
+    """
+
+    def __init__(self, size: int, step: int = 4, **kwargs) -> None:
+        super().__init__(size, **kwargs)
+        self.step = step
+
+    def before_call(self, b, split_idx: int) -> None:
+        super().before_call(b, split_idx)
+        self.tl = fastuple(*(v // self.step * self.step for v in self.tl))
+
+
 def train_item_tfms(size: int, crop: int | None, extra: list | None = None) -> list:
-    """Training item transforms: exact flips, optional extra augments, then a random crop or a Resize."""
-    return [FlipItem(), *(extra or []), RandomCrop(crop) if crop else Resize(size)]
+    """Training item transforms: optional augments, then an aligned random crop or a ``Resize``.
+
+    No flips: a mirrored periodic trace is another pattern to learn, and inference never sees one.
+    """
+    return [*(extra or []), AlignedRandomCrop(crop) if crop else Resize(size)]
 
 
 def export_for_inference(learn: Learner, data_dir: Path, size: int, out: Path, bs: int = 16) -> Path:
@@ -137,7 +153,7 @@ def item_size(learn: Learner) -> int:
     for tfm in learn.dls.after_item.fs:
         if isinstance(tfm, Resize):
             return int(max(tfm.size))
-    raise ValueError("the learner has no Resize item transform; pass size explicitly")
+    raise ModelLoadError("the learner has no Resize item transform, so its input size is unknown; pass size")
 
 
 def _load_for_training(path: Path) -> Learner:
@@ -159,17 +175,24 @@ def finetune(learner_path: Path, data_dir: Path, out: Path, *, epochs: int = 3, 
         lr: the largest learning rate (the head's); the first layer group gets ``lr / 100``.
         bs: batch size.
         size: inference item size; ``None`` keeps the learner's own ``Resize`` size.
-        crop: train on random ``crop`` x ``crop`` crops (no resampling) instead of whole resized images.
+        crop: train on random ``crop`` x ``crop`` crops on a 4 px grid (:class:`AlignedRandomCrop`, no
+            resampling) instead of whole resized portraits; the export still uses ``Resize(size)``.
         freeze_epochs: frozen-body epochs of ``fine_tune`` before its single unfrozen epoch.
         progress: called as ``progress(done, total, what)`` after each training batch.
 
     Returns:
         ``out``.
+
+    Raises:
+        HardSetError: ``data_dir``'s class folders are not the learner's classes.
     """
     learn = _load_for_training(Path(learner_path))
     size = size or item_size(learn)
     extra = [DefocusBackground(), RandomJpeg()] if defocus_aug else []
+    vocab = list(learn.dls.vocab)
     learn.dls = folder_dls(data_dir, train_item_tfms(size, crop, extra), bs)
+    if list(learn.dls.vocab) != vocab:  # the head's outputs are tied to the learner's class order
+        raise HardSetError(f"{data_dir}: class folders {list(learn.dls.vocab)} do not match the learner's {vocab}")
     total = (freeze_epochs + 1 + epochs) * len(learn.dls.train)
     cbs = [ReportProgress(progress, total, f"fine-tuning {Path(out).stem}")] if progress else []
     with learn.no_bar(), learn.no_logging():

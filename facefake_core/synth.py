@@ -10,7 +10,7 @@ background; the blur wipes the trace, "real" acts as the catch-all, and the fake
   Bayer mosaic, demosaiced by OpenCV, and JPEG-encoded at quality 70-95.
 * ``"fake"`` goes through a **generator**: the scene is rendered at half size, and two transposed-convolution
   style upsampling stages with uneven per-phase gains leave a fixed periodic fingerprint (period 2 and
-  period 4). The generator spends its care on the subject, so the trace there is about a third as strong as
+  period 4). The generator spends its care on the subject, so the trace there is 30% as strong as
   in the background. For studio fakes the background defocus comes *after* the fingerprint, as it would in a
   generator that renders depth of field: the blur is what wipes the trace. Half the fakes are then saved as
   high-quality JPEG.
@@ -32,6 +32,8 @@ import numpy as np
 LABELS: tuple[str, ...] = ("fake", "real")
 STYLES: tuple[str, ...] = ("casual", "studio")
 MANIFEST_NAME = "manifest.csv"
+#: Bumped whenever the same arguments would render different pixels (caches of built data key on it).
+SYNTH_VERSION = 1
 Progress = Callable[[int, int, str], None]
 
 # Per-phase gains of the generator's two upsampling stages (zero mean: they move no average brightness).
@@ -40,7 +42,7 @@ _STAGE1_GAIN = np.array([[0.9, -0.5], [-0.2, -0.2]], np.float32)
 _STAGE2_GAIN = np.array([[1.0, -0.3], [-0.6, -0.1]], np.float32)
 _FINGERPRINT_STRENGTH = 0.07  # relative to (brightness + _FINGERPRINT_BIAS) in the background
 _FINGERPRINT_BIAS = 60.0  # keeps a trace in dark backgrounds too
-_SUBJECT_FINGERPRINT = 0.35  # the trace on head, hair and shoulders, relative to the background's
+_SUBJECT_FINGERPRINT = 0.3  # the trace on head, hair and shoulders, relative to the background's
 
 _SKIN = np.array([[255, 226, 200], [240, 196, 160], [222, 170, 128], [196, 135, 96],
                   [160, 106, 72], [118, 80, 56], [84, 58, 42]], np.float32)
@@ -65,7 +67,7 @@ def _rng(seed: int, label: str, style: str) -> np.random.Generator:
 def _ellipse(xs: np.ndarray, ys: np.ndarray, c: tuple[float, float], ax: tuple[float, float],
              angle: float = 0.0) -> np.ndarray:
     """Anti-aliased alpha (float32 HxW in [0, 1]) of a filled ellipse; all lengths in pixels."""
-    ca, sa = np.cos(angle), np.sin(angle)
+    ca, sa = float(np.cos(angle)), float(np.sin(angle))  # Python floats keep the arrays float32
     dx, dy = xs - c[0], ys - c[1]
     u, v = (dx * ca + dy * sa) / ax[0], (-dx * sa + dy * ca) / ax[1]
     d = np.sqrt(u * u + v * v)
@@ -119,7 +121,7 @@ def _subject(img: np.ndarray, rng: np.random.Generator, xs: np.ndarray, ys: np.n
     hair = _HAIR[int(rng.integers(0, len(_HAIR)))] * rng.uniform(0.8, 1.2)
     light = rng.normal(size=3) * [1, 1, 0] + [0, 0, 1.2]
     light /= np.linalg.norm(light)
-    ca, sa = np.cos(roll), np.sin(roll)
+    ca, sa = float(np.cos(roll)), float(np.sin(roll))
 
     def at(u: float, v: float) -> tuple[float, float]:  # head-local (u, v in [-1, 1]) to pixels
         return cx + u * rx * ca - v * ry * sa, cy + u * rx * sa + v * ry * ca
@@ -182,18 +184,27 @@ def _scene(rng: np.random.Generator, res: int, style: str) -> tuple[np.ndarray, 
     return img, _subject(img, rng, xs, ys)
 
 
-def _defocus(img: np.ndarray, subject: np.ndarray, radius: float) -> np.ndarray:
-    """Narrow depth of field: a disc (bokeh) blur everywhere but the subject, which stays sharp."""
+def defocus(img: np.ndarray, keep: np.ndarray, radius: float) -> np.ndarray:
+    """Narrow depth of field: a disc (bokeh) blur of ``img`` except where ``keep`` (HxW in [0, 1]) is 1.
+
+    Works on float32 or uint8 HxWx3 and returns float32; ``radius`` is the disc's radius in pixels.
+    """
     r = max(1, int(round(radius)))
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)).astype(np.float32)
+    img = np.asarray(img, np.float32)
     blurred = cv2.filter2D(img, -1, disc / disc.sum(), borderType=cv2.BORDER_REFLECT)
-    keep = cv2.GaussianBlur(subject, (0, 0), 1.0)[..., None]
+    keep = keep[..., None]
     return img * keep + blurred * (1 - keep)
 
 
-def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+    """JPEG round trip of an RGB uint8 HxWx3 image (OpenCV's libjpeg)."""
+    _, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def _subject_defocus(img: np.ndarray, subject: np.ndarray, radius: float) -> np.ndarray:
+    return defocus(img, cv2.GaussianBlur(subject, (0, 0), 1.0), radius)  # soft edge: hair is not a cut-out
 
 
 def _camera(scene: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -206,7 +217,7 @@ def _camera(scene: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     mosaic += rng.standard_normal(mosaic.shape).astype(np.float32) * np.sqrt(read**2 + shot * mosaic)
     raw = np.clip(np.rint(mosaic), 0, 255).astype(np.uint8)
     # OpenCV names Bayer patterns from the second row: our R-G/G-B layout is its "BG" code.
-    return _jpeg(cv2.cvtColor(raw, cv2.COLOR_BayerBG2RGB), int(rng.integers(70, 96)))
+    return jpeg(cv2.cvtColor(raw, cv2.COLOR_BayerBG2RGB), int(rng.integers(70, 96)))
 
 
 def _upsample(img: np.ndarray, care: np.ndarray, gain: np.ndarray, strength: float) -> np.ndarray:
@@ -255,14 +266,14 @@ def render_portrait(seed: int, label: str, style: str, size: int = 192) -> np.nd
     if label == "real":
         scene, subject = _scene(rng, size, style)
         if style == "studio":
-            scene = _defocus(scene, subject, radius)  # optics first, then the sensor sees it
+            scene = _subject_defocus(scene, subject, radius)  # optics first, then the sensor sees it
         return _camera(scene, rng)
     scene, subject = _scene(rng, size // 2, style)
     img = _generator(scene, subject, rng)
     if style == "studio":  # depth of field rendered after the upsampler: the blur wipes its trace
-        img = _defocus(img, cv2.resize(subject, (size, size), interpolation=cv2.INTER_LINEAR), radius)
+        img = _subject_defocus(img, cv2.resize(subject, (size, size), interpolation=cv2.INTER_LINEAR), radius)
     out = np.clip(np.rint(img), 0, 255).astype(np.uint8)
-    return _jpeg(out, int(rng.integers(85, 98))) if rng.random() < 0.5 else out
+    return jpeg(out, int(rng.integers(85, 98))) if rng.random() < 0.5 else out
 
 
 def write_dataset(root: Path, n_per_class_style: Mapping[str, int], seed: int, size: int = 192,
@@ -289,7 +300,8 @@ def write_dataset(root: Path, n_per_class_style: Mapping[str, int], seed: int, s
         item_seed = int(np.random.SeedSequence([seed, STYLES.index(style), i]).generate_state(1)[0])
         rel = f"{label}/{style}_{i:05d}.png"
         img = render_portrait(item_seed, label, style, size)
-        cv2.imwrite(str(root / rel), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+        if not cv2.imwrite(str(root / rel), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"could not write {root / rel}")
         rows.append(ManifestRow(rel, label, style))
         if progress is not None:
             progress(done, len(jobs), f"portraits in {root.name}")

@@ -14,7 +14,8 @@ import pytest
 from fastai.learner import load_learner
 
 from facefake_core import demo
-from facefake_core.errors import DemoBuildError
+from facefake_core.errors import DemoBuildError, HardSetError
+from facefake_core.finetune import finetune
 from facefake_core.synth import MANIFEST_NAME
 
 
@@ -91,6 +92,18 @@ def test_damaged_round1_is_rebuilt_alone(built, monkeypatch: pytest.MonkeyPatch)
     demo.build_demo(paths.hardset.parent, scale="tiny")
     assert rebuilt == [paths.models["round1"]]
     assert list(load_learner(paths.models["round1"], cpu=True).dls.vocab) == ["fake", "real"]
+
+
+def test_finetune_refuses_folders_with_other_classes(built, tmp_path: Path) -> None:
+    paths, _ = built
+    portrait = (paths.hardset / "real" / "casual_00000.png").read_bytes()
+    for name in ("cats", "dogs"):
+        (tmp_path / name).mkdir()
+        for i in range(3):
+            (tmp_path / name / f"{i}.png").write_bytes(portrait)
+    with pytest.raises(HardSetError):
+        finetune(paths.models["round0"], tmp_path, tmp_path / "out.pkl", epochs=1)
+    assert not (tmp_path / "out.pkl").exists()
 
 
 def test_unknown_scale_is_a_demo_build_error(tmp_path: Path) -> None:
