@@ -24,7 +24,7 @@ import fastai.callback.schedule  # noqa: F401  (patches Learner.fit_one_cycle an
 import numpy as np
 from fastai.callback.core import Callback
 from fastai.data.transforms import Normalize
-from fastai.learner import Learner, load_learner
+from fastai.learner import Learner
 from fastai.vision.augment import RandomCrop, RandTransform, Resize
 from fastai.vision.core import PILImage, imagenet_stats
 from fastai.vision.data import ImageDataLoaders
@@ -157,8 +157,11 @@ def item_size(learn: Learner) -> int:
 
 
 def _load_for_training(path: Path) -> Learner:
-    """Loads an exported learner to train further (the one place a loader is chosen)."""
-    return load_learner(path, cpu=True)
+    """Loads an exported learner to train further (the one place a loader is chosen): the safe loader, so
+    fine-tuning a downloaded ``.pkl`` runs no code from it either."""
+    from facefake_core.safeload import load_learner_safely
+
+    return load_learner_safely(path)[0]
 
 
 def finetune(learner_path: Path, data_dir: Path, out: Path, *, epochs: int = 3, defocus_aug: bool = False,
