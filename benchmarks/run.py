@@ -177,6 +177,8 @@ def page_open(work: Path, n: int) -> dict:
         at.run()
         times.append(time.perf_counter() - t)
         assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+        shown = [c.value for c in at.caption if f"{n} images" in c.value]
+        assert shown, "the Hard set page did not open the evaluated set"
     return {f"page_open_s_{n}": statistics.median(times)}
 
 
