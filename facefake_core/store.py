@@ -78,9 +78,18 @@ class Store:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else CONFIG.store_path
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as con:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.executescript(_SCHEMA)
+        # Switching to WAL takes an exclusive lock that busy_timeout does not wait for: two sessions opening
+        # the store at the same moment must retry rather than fail with "database is locked".
+        for attempt in range(100):
+            try:
+                with self._connect() as con:
+                    con.execute("PRAGMA journal_mode=WAL")
+                    con.executescript(_SCHEMA)
+                break
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or attempt == 99:
+                    raise
+                time.sleep(0.05)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
