@@ -1,28 +1,47 @@
-"""Per-image focus and depth-of-field measures: how much sharper the face is than the background.
+"""Per-image focus and depth-of-field measures: is the background blurred by defocus while the face is sharp?
 
 Images follow the package convention (see :mod:`facefake_core.config`): RGB ``uint8`` ``(H, W, 3)``.
 Everything is measured on the luminance of a *working copy* whose longest side is at most
 :data:`WORK_SIZE`; boxes are mapped back to the original pixel grid.
 
-**Sharpness** of a region is the variance of the Laplacian of the lightly smoothed luminance
-(Gaussian sigma :data:`PRESMOOTH_SIGMA`, which keeps the band that defocus removes but sensor noise does
-not dominate), minus the share that the estimated sensor noise alone would give (noise sigma from
-Immerkaer's operator on the flattest blocks). For the face it is the mean over the face box shrunk by
-:data:`FACE_INSET`; for the background, the *median* block outside the box grown by :data:`BG_MARGIN`, so
-that in-focus hair, shoulders or a sharp object at the edge do not decide alone. ``*_hf_energy`` is the
-mean square of luminance minus its Gaussian blur (sigma :data:`HF_SIGMA`), noise included: what a CNN sees.
+**Why a ratio of bands.** Defocus is a low-pass filter: it takes fine detail away before coarse structure.
+How much detail a region has also depends on its contrast (a plain wall, a low-contrast texture), so the
+amount of fine detail alone cannot tell "defocused" from "in focus but faint". Each block is judged instead by
+its *detail ratio*: the energy of a fine band (difference of Gaussians at :data:`FINE_SIGMA` and
+:data:`DOG_STEP` times it) over that of a coarse band (the same at :data:`COARSE_SIGMA`), both with the
+sensor-noise share removed (noise sigma from Immerkaer's operator on the flattest blocks, white-noise gains).
+The ratio does not change with contrast, and slight lens blur, demosaicing and JPEG barely touch these bands,
+while a defocus blur of a few pixels empties the fine one. A block whose coarse band is fainter than
+:data:`FEATURELESS` has no structure to judge: its ratio is taken over that floor, so a featureless backdrop
+scores like a defocused one (for a classifier that keys on background detail they are the same cue).
+Readings are then pooled over each block's :data:`POOL_BLOCKS` x :data:`POOL_BLOCKS` neighbourhood (geometric
+mean weighted by coarse-band energy): defocus changes smoothly with depth, and an edge says more about focus
+than faint texture does, whose spectrum says as much about its grain as about blur. A featureless block is
+never raised by its neighbours (it has nothing to show focus with).
 
-**Face location**: OpenCV's frontal-face Haar cascade (``face_source="cascade"``); when it finds nothing,
-the bounding box of the largest connected group of sharp blocks (``"sharpness"``); on an image with no
-detail at all, no box (``"none"``).
+**Scale of the ratios.** They are read against an ideal step edge: :data:`IN_FOCUS_DETAIL` is the detail ratio
+of an edge blurred by :data:`IN_FOCUS_BLUR` (the sampling limit), ``DEFOCUS_LEVEL`` that of an edge blurred by
+:data:`DEFOCUS_BLUR`, relative to it. Both are computed from a rendered edge at import, not fitted.
 
-**Rule**: a block is *defocused* when its sharpness is below :data:`DEFOCUS_LEVEL` times the face's.
-``dof_score = log10(face_sharpness / background_sharpness)`` (0: background as sharp as the face; each unit
-is ten times less background detail; the background is floored at :data:`MIN_DETAIL` and
-:data:`NOISE_GUARD` times the noise floor, the least detail the measure resolves). ``narrow_dof = dof_score >= NARROW_DOF_THRESHOLD``, with the threshold
-``-log10(DEFOCUS_LEVEL)``: the median background block is defocused, i.e. at least half the background is.
-A featureless backdrop scores like a defocused one: without detail the two cannot be told apart, and for a
-classifier that keys on background detail they are the same cue.
+**Face and background.** The face location comes from OpenCV's frontal-face Haar cascade
+(``face_source="cascade"``); when it finds nothing, from the largest 4-connected group of blocks that are both
+detailed (fine-band energy at least :data:`SHARP_LEVEL` of the 90th percentile) and in focus on their own
+(unpooled ratio not defocused: a contrasty blurred shape is detailed but not in focus), ``"sharpness"``; on
+an image with no detail at all there is no box (``"none"``). ``face_sharpness`` is the detail ratio of the
+face box shrunk by :data:`FACE_INSET`, capped at :data:`IN_FOCUS_DETAIL`: the face sets the in-focus reference
+(a photo blurred all over, face included, scores near 0), but finer-than-an-edge content (pores, noise, hair)
+does not raise the bar. The *subject* is the box grown by :data:`BG_MARGIN`, plus the body below it: a band
+:data:`TORSO_WIDTH` face widths wide under a detected face (shoulders), or as wide as the box under a
+sharpness box (which already spans the subject). Everything else is background; ``background_sharpness`` is
+the median pooled block ratio there.
+
+**Rule**: a block is *defocused* when its pooled ratio is below ``DEFOCUS_LEVEL`` times the face's, i.e. its
+detail looks like that of an edge blurred by at least :data:`DEFOCUS_BLUR` px when the face's looks in focus.
+``dof_score = log10(face_sharpness / background_sharpness)`` (0: background as detailed as the face; the
+background is floored at :data:`MIN_DETAIL`), and ``narrow_dof = dof_score >= NARROW_DOF_THRESHOLD``, with the
+threshold ``-log10(DEFOCUS_LEVEL)``: the median background block is defocused, i.e. at least half the
+background is. ``*_hf_energy`` is the mean square of luminance minus its Gaussian blur (sigma
+:data:`HF_SIGMA`), noise included: what a CNN sees.
 """
 
 from __future__ import annotations
@@ -39,27 +58,37 @@ import numpy as np
 WORK_SIZE = 512
 #: Side of a sharpness block, in working-copy pixels.
 BLOCK = 16
-#: Gaussian sigma (working px) applied before the Laplacian: a light denoise.
-PRESMOOTH_SIGMA = 1.0
+#: Fine and coarse detail bands: differences of Gaussians at these sigmas (working px) and DOG_STEP times them.
+#: The fine band survives a camera's slight lens blur and JPEG; a defocus of a few pixels empties it.
+FINE_SIGMA = 1.5
+COARSE_SIGMA = 3.0
+DOG_STEP = 1.6
 #: Gaussian sigma (working px) whose residual gives the high-frequency energy.
 HF_SIGMA = 2.0
 #: Fraction of the face box trimmed from each side before measuring the face (drops box corners).
 FACE_INSET = 0.15
 #: Fraction of the face box added on each side before the background starts (hair, ears).
 BG_MARGIN = 0.1
-#: A block is defocused below this fraction of the face's sharpness.
-DEFOCUS_LEVEL = 0.15
-#: ``narrow_dof`` when ``dof_score`` reaches this: the median background block is defocused.
-NARROW_DOF_THRESHOLD = -math.log10(DEFOCUS_LEVEL)
-#: Sharpness fallback: blocks at or above this fraction of the 90th-percentile block count as sharp.
+#: Width, in face widths, of the body band below a detected face (shoulders span about three face widths);
+#: and in box widths below a sharpness box, which already spans the in-focus subject.
+TORSO_WIDTH = 3.0
+SUBJECT_TORSO_WIDTH = 1.0
+#: Gaussian blur (working px) of an in-focus edge (the sampling limit), and of an edge that counts as
+#: defocused: 2.5 times as wide. Slight lens softness, demosaicing and JPEG stay below it; the background
+#: blur of a portrait lens (a disc several px across even at 192 px) goes well past it.
+IN_FOCUS_BLUR = 0.5
+DEFOCUS_BLUR = 1.25
+#: Coarse-band energy (grey levels^2, about 1.4 grey levels rms) below which a block has too little
+#: structure to judge; its detail ratio is taken over this floor.
+FEATURELESS = 2.0
+#: Blocks per side (odd) of the neighbourhood whose readings are pooled.
+POOL_BLOCKS = 5
+#: Sharpness fallback: blocks at or above this fraction of the 90th-percentile fine-band energy are detailed.
 SHARP_LEVEL = 0.5
-#: Below this 90th-percentile block sharpness (grey levels^2) the image has no detail to judge.
-FLAT_FLOOR = 0.5
-#: Smallest background sharpness the ratio divides by (grey levels^2), and the same as a fraction of the
-#: noise floor: below these a block's detail cannot be told from zero, so a noisy or wholly blurred photo
-#: does not get an unbounded ratio from a sliver of face detail.
-MIN_DETAIL = 0.1
-NOISE_GUARD = 0.2
+#: Below this 90th-percentile fine-band energy (grey levels^2) the image has no detail to judge.
+FLAT_FLOOR = 0.05
+#: Smallest background detail ratio the face's is divided by.
+MIN_DETAIL = 1e-3
 #: Largest ``|dof_score|``.
 MAX_DOF_SCORE = 3.0
 #: Haar cascade: longest side it runs at, step between scales, and smallest face (fraction of short side).
@@ -80,11 +109,12 @@ _cascade: list[cv2.CascadeClassifier | None] = []
 class FocusMeasures:
     """Focus measures of one photo (see the module docstring for the definitions).
 
-    Sharpness and HF energy are in grey levels^2 of the working copy; ``sharpness_ratio`` is face over
+    Sharpness is a detail ratio (fine- over coarse-band energy, dimensionless; an in-focus edge has
+    ``IN_FOCUS_DETAIL``); HF energy is in grey levels^2 of the working copy; ``sharpness_ratio`` is face over
     background (floored as in the rule); ``defocus_fraction`` is the share of the frame in defocused
     blocks; ``noise_sigma`` the estimated sensor noise in grey levels; ``image_shape`` the photo's ``(H, W)``.
-    ``block_map`` (float32, block grid ``(gh, gw)`` over the whole photo) holds each block's sharpness
-    relative to the face's, clipped to ``[0, 1]``; ``to_dict`` leaves it out.
+    ``block_map`` (float32, block grid ``(gh, gw)`` over the whole photo) holds each block's pooled detail
+    ratio relative to the face's, clipped to ``[0, 1]``; ``to_dict`` leaves it out.
     """
 
     face_box: Box | None
@@ -162,40 +192,89 @@ def _blocks(energy: np.ndarray) -> np.ndarray:
     return cv2.resize(energy, (max(1, round(w / BLOCK)), max(1, round(h / BLOCK))), interpolation=cv2.INTER_AREA)
 
 
-def _noise_gain() -> float:
-    """Variance of the smoothed Laplacian per unit variance of white noise: its kernel's sum of squares."""
-    impulse = np.pad(np.ones((1, 1), np.float32), 16)
-    return float((cv2.Laplacian(cv2.GaussianBlur(impulse, (0, 0), PRESMOOTH_SIGMA), cv2.CV_32F) ** 2).sum())
+def _dog(g: np.ndarray, sigma: float) -> np.ndarray:
+    """One band of detail: Gaussian blur at ``sigma`` minus Gaussian blur at ``DOG_STEP * sigma``."""
+    return cv2.GaussianBlur(g, (0, 0), sigma) - cv2.GaussianBlur(g, (0, 0), sigma * DOG_STEP)
 
 
-_NOISE_GAIN = _noise_gain()
+def _white_noise_gain(sigma: float) -> float:
+    """Variance of the ``sigma`` band per unit variance of white noise: its kernel's sum of squares."""
+    return float((_dog(np.pad(np.ones((1, 1), np.float32), 32), sigma) ** 2).sum())
+
+
+def _edge_detail_ratio(blur: float) -> float:
+    """Fine- over coarse-band energy across an ideal step edge blurred by a Gaussian of sigma ``blur`` px."""
+    edge = np.zeros((8, 256), np.float32)
+    edge[:, 128:] = 100.0
+    if blur > 0:
+        edge = cv2.GaussianBlur(edge, (0, 0), blur)
+    fine, coarse = _dog(edge, FINE_SIGMA)[4], _dog(edge, COARSE_SIGMA)[4]
+    return float((fine**2).sum() / (coarse**2).sum())
+
+
+_FINE_GAIN, _COARSE_GAIN = _white_noise_gain(FINE_SIGMA), _white_noise_gain(COARSE_SIGMA)
 _IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+#: Detail ratio of an in-focus edge: the in-focus reference, and the most a face is credited with.
+IN_FOCUS_DETAIL = _edge_detail_ratio(IN_FOCUS_BLUR)
+#: A block is defocused below this fraction of the face's detail ratio (an edge blurred by DEFOCUS_BLUR).
+DEFOCUS_LEVEL = _edge_detail_ratio(DEFOCUS_BLUR) / IN_FOCUS_DETAIL
+#: ``narrow_dof`` when ``dof_score`` reaches this: the median background block is defocused.
+NARROW_DOF_THRESHOLD = -math.log10(DEFOCUS_LEVEL)
 
 
-def _energies(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Per-pixel Laplacian energy (noise floor not yet removed), HF energy, and the noise sigma."""
+def _energies(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Per-pixel fine- and coarse-band energy (noise not yet removed), HF energy, and the noise sigma."""
     g = grey.astype(np.float32)
-    lap = cv2.Laplacian(cv2.GaussianBlur(g, (0, 0), PRESMOOTH_SIGMA), cv2.CV_32F)
+    fine, coarse = _dog(g, FINE_SIGMA), _dog(g, COARSE_SIGMA)
     hf = g - cv2.GaussianBlur(g, (0, 0), HF_SIGMA)
     # Immerkaer's operator cancels smooth structure; the flattest blocks then show the noise alone.
     residual = np.abs(cv2.filter2D(g, cv2.CV_32F, _IMMERKAER))
     noise = float(np.percentile(_blocks(residual), 10)) * math.sqrt(math.pi / 2) / 6
-    return lap * lap, hf * hf, noise
+    return fine * fine, coarse * coarse, hf * hf, noise
 
 
-def _sharpness_box(blocks: np.ndarray, shape: tuple[int, int]) -> Box | None:
-    """Bounding box (working px) of the largest connected group of sharp blocks, or ``None`` if flat."""
-    ref = float(np.percentile(blocks, 90))
+def _detail_ratio(fine: np.ndarray | float, coarse: np.ndarray | float) -> np.ndarray | float:
+    """Fine- over coarse-band energy, noise removed from both; a faint coarse band counts as FEATURELESS."""
+    return fine / np.maximum(coarse, FEATURELESS)
+
+
+def _pooled(ratio: np.ndarray, coarse: np.ndarray) -> np.ndarray:
+    """Block detail ratios pooled over POOL_BLOCKS x POOL_BLOCKS neighbours: a geometric mean weighted by
+    coarse-band energy. A featureless block keeps its own reading when that is lower: it has no structure of
+    its own to vouch for focus, so a sharp neighbour (say, the face next to a blank backdrop) cannot lend it one.
+    """
+    weight = np.maximum(coarse, FEATURELESS).astype(np.float32)
+    log_ratio = np.log(np.maximum(ratio, 1e-6)).astype(np.float32)
+    size = (POOL_BLOCKS, POOL_BLOCKS)
+    pooled = np.exp(cv2.blur(weight * log_ratio, size) / cv2.blur(weight, size))
+    return np.where(coarse < FEATURELESS, np.minimum(ratio, pooled), pooled)
+
+
+def _sharpness_box(level: np.ndarray, focused: np.ndarray, shape: tuple[int, int]) -> Box | None:
+    """Bounding box (working px) of the largest 4-connected group of detailed, in-focus blocks; ``None`` if flat."""
+    ref = float(np.percentile(level, 90))
     if ref < FLAT_FLOOR:
         return None
-    sharp = (blocks >= SHARP_LEVEL * ref).astype(np.uint8)
-    n, _, stats, _ = cv2.connectedComponentsWithStats(sharp, connectivity=8)
+    sharp = ((level >= SHARP_LEVEL * ref) & focused).astype(np.uint8)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(sharp, connectivity=4)
     if n < 2:
         return None
     x, y, bw, bh, _ = stats[1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))]
-    gh, gw = blocks.shape
+    gh, gw = level.shape
     sy, sx = shape[0] / gh, shape[1] / gw
     return _clip_box((x * sx, y * sy, (x + bw) * sx, (y + bh) * sy), *shape)
+
+
+def _subject(box: Box, torso_width: float, grid: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
+    """Blocks (bool grid) of the subject: the box grown by BG_MARGIN, and the body band below it."""
+    (gh, gw), (h, w) = grid, shape
+    x0, y0, x1, y1 = box
+    mx, my = (x1 - x0) * BG_MARGIN, (y1 - y0) * BG_MARGIN
+    cy, cx = (np.arange(gh) + 0.5) * h / gh, (np.arange(gw) + 0.5) * w / gw  # block centres, working px
+    grown = ((cy >= y0 - my) & (cy < y1 + my))[:, None] & ((cx >= x0 - mx) & (cx < x1 + mx))[None, :]
+    half = (x1 - x0) * torso_width / 2
+    body = (cy >= y1)[:, None] & (np.abs(cx - (x0 + x1) / 2) < half)[None, :]
+    return grown | body
 
 
 def _defocused(block_map: np.ndarray, face_sharpness: float) -> np.ndarray:
@@ -213,15 +292,19 @@ def measure_focus(img: np.ndarray) -> FocusMeasures:
         :class:`FocusMeasures`; ``face_box`` is in ``img``'s pixels.
     """
     grey, scale = _working_grey(img)
-    lap_e, hf_e, noise = _energies(grey)
-    floor = noise * noise * _NOISE_GAIN
-    blocks = np.maximum(_blocks(lap_e) - floor, 0.0)
+    fine_e, coarse_e, hf_e, noise = _energies(grey)
+    fine_floor, coarse_floor = noise * noise * _FINE_GAIN, noise * noise * _COARSE_GAIN
+    fine_b = np.maximum(_blocks(fine_e) - fine_floor, 0.0)
+    coarse_b = np.maximum(_blocks(coarse_e) - coarse_floor, 0.0)
+    own = _detail_ratio(fine_b, coarse_b)
+    blocks = _pooled(own, coarse_b)
     hf_blocks = _blocks(hf_e)
     h, w = grey.shape
 
     box, source = detect_face(grey), "cascade"
     if box is None:
-        box, source = _sharpness_box(blocks, (h, w)), "sharpness"
+        # The subject's own blocks, unpooled: pooling would dilute a small subject into its blurred surround.
+        box, source = _sharpness_box(fine_b, own >= DEFOCUS_LEVEL * IN_FOCUS_DETAIL, (h, w)), "sharpness"
     if box is None:  # no detail anywhere: no subject, nothing to call defocused
         return FocusMeasures(None, "none", 0.0, float(np.median(blocks)), 1.0, 0.0, float(np.median(hf_blocks)),
                              0.0, 0.0, False, noise, img.shape[:2], np.zeros(blocks.shape, np.float32))
@@ -230,19 +313,18 @@ def measure_focus(img: np.ndarray) -> FocusMeasures:
     ix0, iy0, ix1, iy1 = _clip_box((x0 + (x1 - x0) * FACE_INSET, y0 + (y1 - y0) * FACE_INSET,
                                     x1 - (x1 - x0) * FACE_INSET, y1 - (y1 - y0) * FACE_INSET), h, w)
     inner = (slice(iy0, iy1), slice(ix0, ix1))
-    face_sharp = max(float(lap_e[inner].mean()) - floor, 0.0)
+    face_detail = _detail_ratio(max(float(fine_e[inner].mean()) - fine_floor, 0.0),
+                                max(float(coarse_e[inner].mean()) - coarse_floor, 0.0))
+    face_sharp = min(float(face_detail), IN_FOCUS_DETAIL)
     face_hf = float(hf_e[inner].mean())
 
-    gh, gw = blocks.shape
-    mx, my = (x1 - x0) * BG_MARGIN, (y1 - y0) * BG_MARGIN
-    cy, cx = (np.arange(gh) + 0.5) * h / gh, (np.arange(gw) + 0.5) * w / gw  # block centres, working px
-    in_box = ((cy >= y0 - my) & (cy < y1 + my))[:, None] & ((cx >= x0 - mx) & (cx < x1 + mx))[None, :]
-    background = ~in_box if (~in_box).any() else np.ones_like(in_box)  # box fills the frame: use it all
+    subject = _subject(box, TORSO_WIDTH if source == "cascade" else SUBJECT_TORSO_WIDTH, blocks.shape, (h, w))
+    background = ~subject if (~subject).any() else np.ones_like(subject)  # subject fills the frame: use it all
     bg_sharp = float(np.median(blocks[background]))
     bg_hf = float(np.median(hf_blocks[background]))
 
     block_map = np.clip(blocks / face_sharp, 0, 1) if face_sharp > 0 else np.zeros_like(blocks)
-    ratio = face_sharp / max(bg_sharp, MIN_DETAIL, NOISE_GUARD * floor)
+    ratio = face_sharp / max(bg_sharp, MIN_DETAIL)
     dof = float(np.clip(math.log10(ratio), -MAX_DOF_SCORE, MAX_DOF_SCORE)) if ratio > 0 else -MAX_DOF_SCORE
     inv = 1.0 / scale
     return FocusMeasures(

@@ -1,4 +1,5 @@
-"""Tests of facefake_core.focus on drawn portraits: a sharp textured face on a sharp or blurred background."""
+"""Tests of facefake_core.focus on drawn portraits (a sharp textured face on a sharp or blurred background) and on
+the offline demo's synthetic portraits."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from facefake_core import focus
 from facefake_core.focus import FocusMeasures, cam_in_bokeh, defocus_mask, measure_focus, sharpness_map
+from facefake_core.synth import LABELS, render_portrait
 
 
 def _texture(rng: np.random.Generator, h: int, w: int, amp: float, scale: float) -> np.ndarray:
@@ -91,6 +93,17 @@ def test_narrow_dof_off_for_sharp_background_on_from_sigma_3(seed: int, noise: f
         assert m.narrow_dof, (sigma, m)
         assert m.dof_score >= focus.NARROW_DOF_THRESHOLD
         assert m.defocus_fraction > 0.5  # the face ellipse covers 0.2*0.28*pi = 18% of the frame
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_demo_portraits_flag_studio_and_spare_casual(label: str) -> None:
+    """The issue's acceptance rates on the offline demo's own images (192 px): at least 90% of studio portraits
+    (disc-defocused background) are flagged, at most 10% of casual ones (sharp background), for either label."""
+    seeds = range(500, 520)
+    flagged = {style: sum(measure_focus(render_portrait(s, label, style)).narrow_dof for s in seeds)
+               for style in ("studio", "casual")}
+    assert flagged["studio"] >= 0.9 * len(seeds), flagged
+    assert flagged["casual"] <= 0.1 * len(seeds), flagged
 
 
 def test_rule_is_the_documented_threshold_on_the_log_ratio() -> None:
