@@ -180,6 +180,10 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
         hashes, read_errors = _hash_items(hs.items, store, pool)
         check_duplicates(hashes, hs.items)
         stored = store.get_results(sha, list(hashes.values()))
+        if with_focus:  # rows whose focus measures are missing or from an older rule are computed again
+            from .focus import FOCUS_VERSION
+
+            stored = {h: r for h, r in stored.items() if (r.focus or {}).get("focus_version") == FOCUS_VERSION}
         todo = list({h: p for p, h in hashes.items() if h not in stored}.items())  # each new content once
         todo = [(p, h) for h, p in todo]
         decode_errors: dict[str, str] = {}

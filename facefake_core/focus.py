@@ -105,6 +105,10 @@ _cascade_lock = threading.Lock()
 _cascade: list[cv2.CascadeClassifier | None] = []
 
 
+#: Bumped whenever the measures change meaning, so results stored with older measures are recomputed.
+FOCUS_VERSION = 2
+
+
 @dataclass
 class FocusMeasures:
     """Focus measures of one photo (see the module docstring for the definitions).
@@ -137,6 +141,7 @@ class FocusMeasures:
         del out["block_map"]
         out["face_box"] = list(self.face_box) if self.face_box is not None else None
         out["image_shape"] = list(self.image_shape)
+        out["focus_version"] = FOCUS_VERSION
         return out
 
 
