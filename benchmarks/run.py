@@ -71,10 +71,12 @@ def bench(work: Path, repeat: int, n_eval: int, batch_size: int) -> dict:
     from conftest import export_learner
     from facefake_core import evaluate, load_model
     from facefake_core.images import load_photo
+    from facefake_core.model import default_batch_size
     from facefake_core.store import Store
 
     pkl = export_learner(work / "learner", size=256)
     model = load_model(str(pkl), device="cpu")
+    batch_size = batch_size or default_batch_size(model.device)
     learn = load_learner(pkl, cpu=True)
     img = make_images(work / "single", 1)[0]
     x1 = model.prepare([load_photo(img)])
@@ -141,7 +143,7 @@ def peak_memory(work: Path, n: int, batch_size: int) -> dict:
     code = ("import resource, sys; sys.path.insert(0, %r)\n"
             "from facefake_core import evaluate, load_model\nfrom facefake_core.store import Store\n"
             "m = load_model(%r, device='cpu')\n"
-            "ev = evaluate(m, %r, store=Store(%r), batch_size=%d)\n"
+            "ev = evaluate(m, %r, store=Store(%r), batch_size=%d or None)\n"
             "print(len(ev.rows), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
             % (str(ROOT), str(pkl), str(work / "mem_set"), str(work / "mem.sqlite"), batch_size))
     t = time.perf_counter()
@@ -195,7 +197,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     ap.add_argument("--repeat", type=int, default=15, help="timed repetitions per figure (medians)")
     ap.add_argument("--n-eval", type=int, default=64, help="images in the evaluation benchmark")
-    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--batch-size", type=int, default=0, help="images per batch (default: the evaluator's default)")
     ap.add_argument("--page", type=int, default=1000, metavar="N",
                     help="time the Hard set page opening an evaluated set of N images (0 skips)")
     ap.add_argument("--memory", type=int, default=0, metavar="N",

@@ -157,7 +157,7 @@ def hardset_picker(key: str, deep_link: bool = False) -> str | None:
         return None
     paths = state.demo_paths()
     if paths is None:
-        if not st.button("Build or open the demo set (the first build takes about 15 minutes)", key=f"{key}_demo"):
+        if not st.button("Build the demo set (6-7 minutes on 2 idle cores)", key=f"{key}_demo"):
             return None
         try:
             with progress_bar("Building the offline demo") as progress:

@@ -52,15 +52,17 @@ def _chosen_source() -> tuple[str | None, str]:
 def load(src: str, where, key: str) -> Model | None:
     """The model ``src``, loading it if needed; on failure says why in ``where`` and returns ``None``.
 
-    A demo source is only built after the user agrees (the first build takes about 15 minutes). A pickle the safe
-    loader refuses gets a warning and a button that retries with trusted loading for this session.
+    A demo source that is not built yet is only built after the user agrees (6-7 minutes on 2 idle cores). A
+    pickle the safe loader refuses gets a warning and a button that retries with trusted loading for this session.
     """
     trusted = src in st.session_state.setdefault(TRUSTED_KEY, set())
     model = state.loaded_model(src, trusted)
     if model is not None:
         return model
-    if src.startswith("demo:") and src not in st.session_state.setdefault(DEMO_OK_KEY, set()):
-        where.info(f"`{src}` comes from the offline demo, which is built on first use (about 15 minutes).")
+    consented = src in st.session_state.setdefault(DEMO_OK_KEY, set())
+    if src.startswith("demo:") and not consented and state.demo_paths() is None:
+        where.info(f"`{src}` comes from the offline demo, which is built on first use (6-7 minutes on 2 idle "
+                   "cores, longer on a busy machine).")
         if where.button(f"Load {src}", key=f"{key}_demo_ok"):
             st.session_state[DEMO_OK_KEY].add(src)
         else:

@@ -114,10 +114,11 @@ def demo_available() -> bool:
 
 
 def demo_paths(build: bool = False, progress: Progress | None = None):
-    """The offline demo's ``DemoPaths``: ``None`` unless built in this server or ``build`` is set."""
+    """The offline demo's ``DemoPaths``: ``None`` unless it is built (by this server or before) or ``build`` is set."""
+    from facefake_core.demo import ensure_demo, find_demo
+
     if not build:
-        return _demo().get("demo")
-    from facefake_core.demo import ensure_demo
+        return _demo().get("demo") or find_demo()
 
     return _demo().compute("demo", lambda: ensure_demo(progress=progress))
 

@@ -162,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="evaluate a labelled hard set (folder of class subfolders, or CSV)")
     p.add_argument("source", metavar="DIR_OR_CSV")
     p.add_argument("--threshold", type=float, default=CONFIG.threshold, help="decision threshold on P(fake)")
-    p.add_argument("--batch-size", type=int, default=CONFIG.batch_size)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="images per forward pass (default: 4 on the CPU, 32 on a GPU)")
     p.add_argument("--store", default=None, help=f"results database (default: {CONFIG.store_path})")
     p.add_argument("--no-focus", action="store_true", help="skip the depth-of-field measures")
     _add_common(p)

@@ -121,7 +121,7 @@ def add_commands(sub, add_common) -> None:
 
     demo = sub.add_parser("demo", help="the offline demo: synthetic portraits and two model rounds")
     dsub = demo.add_subparsers(dest="demo_command", required=True, metavar="ACTION")
-    p = dsub.add_parser("build", help="build (or check) the demo data and models; about 15 minutes on 2 cores")
+    p = dsub.add_parser("build", help="build (or check) the demo data and models; 6-7 minutes on 2 idle cores")
     p.add_argument("--out", default=None, help="folder (default: the cache's demo folder)")
     p.add_argument("--force", action="store_true", help="rebuild even if a valid build exists")
     p.add_argument("--json", action="store_true", help="print {models: {...}, hardset} as JSON")

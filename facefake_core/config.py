@@ -38,8 +38,6 @@ class Config:
     cam_method: str = "gradcam"
     colormap: str = "jet"
     overlay_alpha: float = 0.45
-    #: Images per forward pass when evaluating a hard set.
-    batch_size: int = 16
     #: Threshold on P(fake) above which an image is called fake.
     threshold: float = 0.5
 

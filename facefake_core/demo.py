@@ -132,6 +132,29 @@ class _Stamp:
 
 
 @contextmanager
+def _build_lock(root: Path, progress: Progress | None) -> Iterator[None]:
+    """One build per folder at a time, across threads and processes (two dashboard sessions, or a session and
+    the CLI). A second builder waits, then finds the stages built and skips them. No lock where ``fcntl`` is
+    missing (Windows)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(root / ".build.lock", "a") as f:  # each open is its own lock holder, threads included
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if progress:
+                progress(0, 1, "waiting for another build of the demo")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@contextmanager
 def _two_threads() -> Iterator[None]:
     """Trains on at most 2 threads (the budget's machine) and gives the process its setting back after."""
     import torch
@@ -177,6 +200,10 @@ def _train_round1(round0: Path, data: Path, out: Path, scale: DemoScale, progres
                  bs=scale.bs, size=scale.size, crop=scale.crop, progress=progress)
 
 
+def _paths(root: Path) -> DemoPaths:
+    return DemoPaths(models={"round0": root / "round0.pkl", "round1": root / "round1.pkl"}, hardset=root / "hardset")
+
+
 def build_demo(out_dir: Path | None = None, *, scale: str = "full", progress: Progress | None = None,
                force: bool = False) -> DemoPaths:
     """Builds (or finds already built) the offline demo's data and models.
@@ -198,36 +225,56 @@ def build_demo(out_dir: Path | None = None, *, scale: str = "full", progress: Pr
         raise DemoBuildError(f"unknown demo scale {scale!r}; use one of {sorted(SCALES)}")
     s = SCALES[scale]
     root = Path(out_dir) if out_dir is not None else CONFIG.demo_dir
-    paths = DemoPaths(models={"round0": root / "round0.pkl", "round1": root / "round1.pkl"},
-                      hardset=root / "hardset")
-    train = root / "train"
+    paths = _paths(root)
     try:
         root.mkdir(parents=True, exist_ok=True)
-        stamp = _Stamp(root, force)
-        digests = {}
-        for name, folder, n, seed in (("train", train, s.train_per_class, s.train_seed),
-                                      ("hardset", paths.hardset, s.hard_per_class, s.hard_seed)):
-            params = {"n": n, "seed": seed, "size": s.size, "synth": SYNTH_VERSION}
-            digests[name] = stamp.valid(name, params, folder)
-            if digests[name] is None:
-                shutil.rmtree(folder, ignore_errors=True)  # no stale images from an older build
-                write_dataset(folder, n, seed, s.size, progress)
-                digests[name] = stamp.record(name, params, folder)
-        scale_params = asdict(s)
-        r0_params = {"scale": scale_params, "train": digests["train"]}
-        r0 = stamp.valid("round0", r0_params, paths.models["round0"])
-        if r0 is None:
-            _train_round0(train, paths.models["round0"], s, progress)
-            r0 = stamp.record("round0", r0_params, paths.models["round0"])
-        r1_params = {"scale": scale_params, "train": digests["train"], "round0": r0}
-        if stamp.valid("round1", r1_params, paths.models["round1"]) is None:
-            _train_round1(paths.models["round0"], train, paths.models["round1"], s, progress)
-            stamp.record("round1", r1_params, paths.models["round1"])
+        with _build_lock(root, progress):
+            _build_stages(root, paths, s, progress, force)
     except DemoBuildError:
         raise
     except (OSError, RuntimeError, ValueError) as err:
         raise DemoBuildError(f"could not build the offline demo in {root}: {err}") from err
     return paths
+
+
+def _build_stages(root: Path, paths: DemoPaths, s: DemoScale, progress: Progress | None, force: bool) -> None:
+    """Each stage in order, skipping those the stamp shows intact."""
+    train = root / "train"
+    stamp = _Stamp(root, force)
+    digests = {}
+    for name, folder, n, seed in (("train", train, s.train_per_class, s.train_seed),
+                                  ("hardset", paths.hardset, s.hard_per_class, s.hard_seed)):
+        params = {"n": n, "seed": seed, "size": s.size, "synth": SYNTH_VERSION}
+        digests[name] = stamp.valid(name, params, folder)
+        if digests[name] is None:
+            shutil.rmtree(folder, ignore_errors=True)  # no stale images from an older build
+            write_dataset(folder, n, seed, s.size, progress)
+            digests[name] = stamp.record(name, params, folder)
+    scale_params = asdict(s)
+    r0_params = {"scale": scale_params, "train": digests["train"]}
+    r0 = stamp.valid("round0", r0_params, paths.models["round0"])
+    if r0 is None:
+        _train_round0(train, paths.models["round0"], s, progress)
+        r0 = stamp.record("round0", r0_params, paths.models["round0"])
+    r1_params = {"scale": scale_params, "train": digests["train"], "round0": r0}
+    if stamp.valid("round1", r1_params, paths.models["round1"]) is None:
+        _train_round1(paths.models["round0"], train, paths.models["round1"], s, progress)
+        stamp.record("round1", r1_params, paths.models["round1"])
+
+
+def find_demo(out_dir: Path | None = None, scale: str = "full") -> DemoPaths | None:
+    """The demo's paths if a complete build of this recipe is recorded there and its files exist, else ``None``.
+
+    A cheap check (no hashing, no lock) for deciding whether to ask before a build; loading still goes through
+    :func:`build_demo`, which verifies every stage.
+    """
+    root = Path(out_dir) if out_dir is not None else CONFIG.demo_dir
+    stages = _Stamp(root, force=False).stages
+    scale_params = asdict(SCALES[scale])
+    paths = _paths(root)
+    complete = all(stages.get(r, {}).get("params", {}).get("scale") == scale_params for r in paths.models)
+    present = all(p.is_file() for p in paths.models.values()) and (paths.hardset / MANIFEST_NAME).is_file()
+    return paths if complete and present else None
 
 
 def ensure_demo(progress: Progress | None = None) -> DemoPaths:

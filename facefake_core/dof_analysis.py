@@ -26,7 +26,7 @@ from .errors import ImageLoadError
 from .evaluation import Evaluation, Row
 from .images import load_photo
 from .metrics import predict_at
-from .model import Model
+from .model import Model, default_batch_size
 from .probe import edit
 from .spectrum import N_BINS, REGIONS, ProfileStats, RadialProfile, mean_profile, radial_profile
 
@@ -273,7 +273,7 @@ def _sweep_values(kinds: Sequence[str], values: Mapping[str, Sequence[float]] | 
 
 def counterfactual_summary(model: Model, ev: Evaluation, slices: Sequence[str] | None = None,
                            kinds: Sequence[str] = SUMMARY_KINDS, values: Mapping[str, Sequence[float]] | None = None,
-                           max_per_slice: int = MAX_PER_SLICE, batch_size: int = CONFIG.batch_size,
+                           max_per_slice: int = MAX_PER_SLICE, batch_size: int | None = None,
                            progress: Progress | None = None) -> CounterfactualSummary:
     """Mean P(fake) of each slice under each value of each edit, from batched forward passes (no CAM).
 
@@ -287,11 +287,12 @@ def counterfactual_summary(model: Model, ev: Evaluation, slices: Sequence[str] |
         kinds: keys of :data:`facefake_core.counterfactual.VARIANTS`.
         values: a sweep per kind; each kind's default sweep otherwise.
         max_per_slice: images per slice, spread evenly over it.
-        batch_size: edited images per forward pass.
+        batch_size: edited images per forward pass (default: the device's, see ``default_batch_size``).
         progress: called as ``progress(done, total, what)``, counting edited images.
     """
     sweeps = _sweep_values(kinds, values)
     plan = [(name, row) for name in (slices or default_slices(ev)) for row in slice_rows(ev, name, max_per_slice)]
+    batch_size = batch_size or (default_batch_size(model.device) if plan else 1)
     per_row = sum(len(v) for v in sweeps.values())
     total, done = len(plan) * per_row, 0
     pos = ev.positive

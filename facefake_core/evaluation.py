@@ -24,7 +24,7 @@ from .explain import predict_and_cam
 from .hardset import HardSet, Item, check_duplicates, discover
 from .images import Photo, decode, read_bytes
 from .metrics import Metrics, compute, positive_class
-from .model import Model, map_to_photo
+from .model import Model, default_batch_size, map_to_photo
 from .store import Store, StoredResult
 
 Progress = Callable[[int, int, str], None]
@@ -155,8 +155,16 @@ def _batches(todo: list[tuple[str, str]], size: int) -> Iterator[list[tuple[str,
         yield todo[i : i + size]
 
 
+def decode_workers() -> int:
+    """Decoding threads next to the model: half the cores, 1 to 4. The model's forward pass uses every core and is
+    the slow part (measured on 2 cores: 0.52 s for a ResNet50 batch of 4 at 256 px, against 17 ms per 640x480
+    JPEG to decode, preprocess and measure focus on one thread), so one thread keeps a 2-core machine's model fed
+    without oversubscribing it; ``benchmarks/ceiling.py`` compares 1 and 2."""
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
+
+
 def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store | None = None,
-             batch_size: int = CONFIG.batch_size, progress: Progress | None = None, with_cam: bool = True,
+             batch_size: int | None = None, progress: Progress | None = None, with_cam: bool = True,
              with_focus: bool = True, workers: int | None = None) -> Evaluation:
     """Evaluate ``model`` on a hard set, reusing and filling the store.
 
@@ -164,11 +172,11 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
         model: a loaded model.
         source: a folder of class subfolders, a CSV manifest, or a :class:`HardSet`.
         store: results store; ``None`` opens the default one.
-        batch_size: images per forward pass.
+        batch_size: images per forward pass (default: :func:`~facefake_core.model.default_batch_size`).
         progress: called as ``progress(done, total, what)``.
         with_cam: store the target layer's GradCAM grid of the predicted class with each row.
         with_focus: store focus / depth-of-field measures with each row.
-        workers: decoding threads (default: 2).
+        workers: decoding threads (default: :func:`decode_workers`).
 
     Raises:
         HardSetError: the set's layout cannot be evaluated (before any model work).
@@ -176,7 +184,8 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
     hs = source if isinstance(source, HardSet) else discover(source, model.vocab)
     store = store or Store()
     sha = model.info.sha256
-    with ThreadPoolExecutor(max_workers=workers or 2) as pool:
+    batch_size = batch_size or default_batch_size(model.device)
+    with ThreadPoolExecutor(max_workers=workers or decode_workers()) as pool:
         hashes, read_errors = _hash_items(hs.items, store, pool)
         check_duplicates(hashes, hs.items)
         stored = store.get_results(sha, list(hashes.values()))
@@ -211,7 +220,7 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
                 else:
                     ready.append((h, *prepared))
             if ready:
-                x = model.prep.batch([r[2] for r in ready], model.device)
+                x = model.batch([r[2] for r in ready])
                 if split is not None:
                     res = predict_and_cam(split, x)
                     probs, raws = res.probs, res.raw_cam

@@ -7,6 +7,8 @@ the plumbing: files, stamp, exported pipelines that fastai loads, and that an in
 from __future__ import annotations
 
 import csv
+import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +94,40 @@ def test_damaged_round1_is_rebuilt_alone(built, monkeypatch: pytest.MonkeyPatch)
     demo.build_demo(paths.hardset.parent, scale="tiny")
     assert rebuilt == [paths.models["round1"]]
     assert list(load_learner(paths.models["round1"], cpu=True).dls.vocab) == ["fake", "real"]
+
+
+def test_find_demo_sees_only_complete_builds_of_its_recipe(built, tmp_path: Path) -> None:
+    paths, _ = built
+    assert demo.find_demo(paths.hardset.parent, scale="tiny") == paths
+    assert demo.find_demo(paths.hardset.parent, scale="full") is None  # another recipe: a build would be needed
+    assert demo.find_demo(tmp_path / "nothing here", scale="tiny") is None
+    partial = tmp_path / "partial"
+    shutil.copytree(paths.hardset.parent, partial)
+    (partial / "round1.pkl").unlink()
+    assert demo.find_demo(partial, scale="tiny") is None
+
+
+def test_concurrent_builds_train_once(built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two sessions asking for the same demo at once: one builds, the other waits and then finds it built."""
+    paths, _ = built
+    root = tmp_path / "demo"
+    shutil.copytree(paths.hardset.parent, root)
+    (root / "round1.pkl").unlink()
+    trained: list[Path] = []
+    original = demo._train_round1
+
+    def record(round0: Path, data: Path, out: Path, *args, **kwargs) -> None:
+        trained.append(out)
+        original(round0, data, out, *args, **kwargs)
+
+    monkeypatch.setattr(demo, "_train_round1", record)
+    waits: list[str] = []
+    progress = lambda d, t, what: waits.append(what) if what.startswith("waiting") else None  # noqa: E731
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: demo.build_demo(root, scale="tiny", progress=progress), range(2)))
+    assert trained == [root / "round1.pkl"]
+    assert waits == ["waiting for another build of the demo"]
+    assert results[0] == results[1] and results[0].models["round1"].is_file()
 
 
 def test_finetune_refuses_folders_with_other_classes(built, tmp_path: Path) -> None:

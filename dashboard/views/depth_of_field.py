@@ -76,7 +76,11 @@ def _scatter_figure(frame, x: str, selected: str | None, positive: str) -> go.Fi
     # An annotation on a log axis takes log10 of its position, which is the score threshold itself.
     fig.add_annotation(x=NARROW_DOF_THRESHOLD, y=1, yref="paper", text=" narrow DOF →", showarrow=False,
                        xanchor="left", font={"color": "#868e96"})
-    fig.update_layout(xaxis={"title": x.replace("_", " "), "type": "log" if x == "sharpness_ratio" else "linear"},
+    axis = {"title": x.replace("_", " ")}
+    if x == "sharpness_ratio":  # whole ratios as ticks (plotly labels a short log range with bare mantissas)
+        ticks = [0.125, 0.25, 0.5, 1, 2, 4, 8, 16, 32]
+        axis.update(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
+    fig.update_layout(xaxis=axis,
                       yaxis={"title": f"P({positive})", "range": [-0.02, 1.02]}, height=420, margin=_MARGIN,
                       clickmode="event+select")
     return fig
