@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 
 
 def _print(args, data, text: str) -> None:

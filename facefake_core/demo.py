@@ -27,16 +27,16 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from facefake_core.config import CONFIG
 from facefake_core.errors import DemoBuildError
+from facefake_core.progress import Progress
 from facefake_core.synth import MANIFEST_NAME, SYNTH_VERSION, write_dataset
 
-Progress = Callable[[int, int, str], None]
 STAMP_NAME = "stamp.json"
 #: Bumped whenever the training recipe changes, so that older builds are redone.
 _STAMP_VERSION = 1

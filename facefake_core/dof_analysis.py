@@ -13,7 +13,7 @@ A *slice* is one class split by the narrow-depth-of-field flag: ``"narrow-DOF fa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +29,8 @@ from .metrics import predict_at
 from .model import Model, default_batch_size
 from .probe import edit
 from .spectrum import N_BINS, REGIONS, ProfileStats, RadialProfile, mean_profile, radial_profile
+from .progress import Progress
 
-Progress = Callable[[int, int, str], None]
 
 #: Images per slice (or per class) that the slow summaries look at, spread evenly over the slice.
 MAX_PER_SLICE = 40

@@ -14,20 +14,20 @@ import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from .config import CONFIG
-from .errors import FacefakeError, ImageLoadError
+from .errors import ImageLoadError
 from .explain import predict_and_cam
 from .hardset import HardSet, Item, check_duplicates, discover
-from .images import Photo, decode, read_bytes
+from .images import decode, read_bytes
 from .metrics import Metrics, compute, positive_class
 from .model import Model, default_batch_size, map_to_photo
 from .store import Store, StoredResult
+from .progress import Progress
 
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)

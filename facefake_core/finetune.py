@@ -15,7 +15,6 @@ allowlist of fastai classes can load.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -31,9 +30,9 @@ from fastai.vision.data import ImageDataLoaders
 from fastcore.basics import fastuple
 
 from facefake_core.errors import HardSetError, ModelLoadError
+from facefake_core.progress import Progress
 from facefake_core.synth import defocus, jpeg
 
-Progress = Callable[[int, int, str], None]
 
 
 class DefocusBackground(RandTransform):

@@ -20,7 +20,6 @@ import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from torch import nn
 
@@ -29,9 +28,9 @@ from .errors import ModelLoadError
 from .images import file_sha256
 from .model import Model, ModelInfo, describe_arch, layer_names, pick_device
 from .preprocess import Preprocessing
+from .progress import Progress
 
 _HF = re.compile(r"^hf://(?P<repo>[^/@\s]+/[^/@\s]+)/(?P<file>[^@\s]+?)(?:@(?P<rev>[^@\s]+))?$")
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)

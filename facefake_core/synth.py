@@ -22,19 +22,20 @@ The same ``(seed, label, style, size)`` always gives the same bytes.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from .progress import Progress
+
 LABELS: tuple[str, ...] = ("fake", "real")
 STYLES: tuple[str, ...] = ("casual", "studio")
 MANIFEST_NAME = "manifest.csv"
 #: Bumped whenever the same arguments would render different pixels (caches of built data key on it).
 SYNTH_VERSION = 1
-Progress = Callable[[int, int, str], None]
 
 # Per-phase gains of the generator's two upsampling stages (zero mean: they move no average brightness).
 # Stage 1 acts at half size, so after the second 2x upsampling its trace has period 4.

@@ -113,7 +113,7 @@ def _detail(model: Model, ev: Evaluation, threshold: float, marks: dict) -> None
         return
     st.divider()
     st.subheader(f"Detail · {Path(row.path).name}")
-    pos, decided = ev.positive, predict_at([row.probs[ev.positive]], ev.vocab, threshold)[0]
+    decided = predict_at([row.probs[ev.positive]], ev.vocab, threshold)[0]
     c1, c2, c3 = st.columns(3)
     try:
         pixels = state.photo_from_path(row.path, Path(row.path).stat().st_mtime_ns).pixels
