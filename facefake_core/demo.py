@@ -26,7 +26,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -237,8 +241,10 @@ def build_demo(out_dir: Path | None = None, *, scale: str = "full", progress: Pr
     return paths
 
 
-def _build_stages(root: Path, paths: DemoPaths, s: DemoScale, progress: Progress | None, force: bool) -> None:
-    """Each stage in order, skipping those the stamp shows intact."""
+def _build_stages(root: Path, paths: DemoPaths, s: DemoScale, progress: Progress | None, force: bool,
+                  check_only: bool = False) -> bool:
+    """Each stage in order, skipping those the stamp shows intact. With ``check_only``, builds nothing and says
+    whether every stage is intact."""
     train = root / "train"
     stamp = _Stamp(root, force)
     digests = {}
@@ -247,6 +253,8 @@ def _build_stages(root: Path, paths: DemoPaths, s: DemoScale, progress: Progress
         params = {"n": n, "seed": seed, "size": s.size, "synth": SYNTH_VERSION}
         digests[name] = stamp.valid(name, params, folder)
         if digests[name] is None:
+            if check_only:
+                return False
             shutil.rmtree(folder, ignore_errors=True)  # no stale images from an older build
             write_dataset(folder, n, seed, s.size, progress)
             digests[name] = stamp.record(name, params, folder)
@@ -254,12 +262,26 @@ def _build_stages(root: Path, paths: DemoPaths, s: DemoScale, progress: Progress
     r0_params = {"scale": scale_params, "train": digests["train"]}
     r0 = stamp.valid("round0", r0_params, paths.models["round0"])
     if r0 is None:
+        if check_only:
+            return False
         _train_round0(train, paths.models["round0"], s, progress)
         r0 = stamp.record("round0", r0_params, paths.models["round0"])
     r1_params = {"scale": scale_params, "train": digests["train"], "round0": r0}
     if stamp.valid("round1", r1_params, paths.models["round1"]) is None:
+        if check_only:
+            return False
         _train_round1(paths.models["round0"], train, paths.models["round1"], s, progress)
         stamp.record("round1", r1_params, paths.models["round1"])
+    return True
+
+
+def demo_intact(out_dir: Path | None = None, scale: str = "full") -> bool:
+    """Whether every stage of a build in ``out_dir`` is recorded with this recipe and hashes as recorded."""
+    root = Path(out_dir) if out_dir is not None else CONFIG.demo_dir
+    try:
+        return _build_stages(root, _paths(root), SCALES[scale], None, force=False, check_only=True)
+    except OSError:
+        return False
 
 
 def find_demo(out_dir: Path | None = None, scale: str = "full") -> DemoPaths | None:
@@ -277,6 +299,56 @@ def find_demo(out_dir: Path | None = None, scale: str = "full") -> DemoPaths | N
     return paths if complete and present else None
 
 
+def build_demo_isolated(out_dir: Path | None = None, *, scale: str = "full",
+                        progress: Progress | None = None) -> DemoPaths:
+    """:func:`build_demo` in a fresh Python process, with its progress relayed to ``progress``.
+
+    Training from scratch amplifies float-level differences into different models. Builds run in a plain process
+    (the CLI, a test, a thread of one) gave bit-identical weights, but three builds run inside a ``streamlit run``
+    server gave three different round0s (20, 29 and about 48 of 100 studio fakes caught), so long-running hosts
+    build in a child process, which also keeps the training's threads out of the host.
+
+    Raises:
+        DemoBuildError: the child's one-line reason when the build fails.
+    """
+    if scale not in SCALES:
+        raise DemoBuildError(f"unknown demo scale {scale!r}; use one of {sorted(SCALES)}")
+    root = Path(out_dir) if out_dir is not None else CONFIG.demo_dir
+    cmd = [sys.executable, "-m", "facefake_core.demo", str(root), scale]
+    package_parent = str(Path(__file__).resolve().parents[1])  # the child imports this very package
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))}
+    with tempfile.TemporaryFile("w+") as log:  # a file, not a pipe: a chatty child can never block on it
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env) as proc:
+            for line in proc.stdout:  # "done<TAB>total<TAB>what" per progress report
+                done, total, what = line.rstrip("\n").split("\t", 2)
+                if progress:
+                    progress(int(done), int(total), what)
+        log.seek(0)
+        err = log.read().strip().splitlines()
+    if proc.returncode:
+        raise DemoBuildError(err[-1] if err else f"the demo build stopped with exit status {proc.returncode}")
+    return _paths(root)
+
+
 def ensure_demo(progress: Progress | None = None) -> DemoPaths:
-    """The full demo in ``CONFIG.demo_dir``, built first if it is missing or incomplete."""
-    return build_demo(CONFIG.demo_dir, scale="full", progress=progress)
+    """The full demo in ``CONFIG.demo_dir``, built first (in a child process) if it is missing or incomplete."""
+    if find_demo(CONFIG.demo_dir) is not None and demo_intact(CONFIG.demo_dir):
+        return _paths(CONFIG.demo_dir)
+    return build_demo_isolated(CONFIG.demo_dir, scale="full", progress=progress)
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m facefake_core.demo DIR SCALE``: the child of :func:`build_demo_isolated`."""
+    def report(done: int, total: int, what: str) -> None:
+        print(f"{done}\t{total}\t{what}", flush=True)
+
+    try:
+        build_demo(Path(argv[0]), scale=argv[1], progress=report)
+    except DemoBuildError as err:
+        print(str(err), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

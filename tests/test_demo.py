@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from fastai.learner import load_learner
 
 from facefake_core import demo
@@ -128,6 +129,40 @@ def test_concurrent_builds_train_once(built, tmp_path: Path, monkeypatch: pytest
     assert trained == [root / "round1.pkl"]
     assert waits == ["waiting for another build of the demo"]
     assert results[0] == results[1] and results[0].models["round1"].is_file()
+
+
+def test_isolated_build_relays_progress_and_trains_the_same_weights(built, tmp_path: Path) -> None:
+    """The child-process build (what the dashboard and ``demo:`` sources use) makes the very models of an in-process
+    build, bit for bit, and reports its progress through the pipe."""
+    paths, _ = built
+    calls: list[tuple[int, int, str]] = []
+    isolated = demo.build_demo_isolated(tmp_path / "demo", scale="tiny", progress=lambda d, t, w: calls.append((d, t, w)))
+    assert isolated.models["round0"].is_file() and demo.demo_intact(tmp_path / "demo", scale="tiny")
+    whats = {w for _, _, w in calls}
+    assert any("round0" in w for w in whats) and any("round1" in w for w in whats)
+    for name in ("round0", "round1"):
+        ours = load_learner(isolated.models[name], cpu=True).model.state_dict()
+        theirs = load_learner(paths.models[name], cpu=True).model.state_dict()
+        assert ours.keys() == theirs.keys()
+        assert all(torch.equal(ours[k], theirs[k]) for k in ours), name
+
+
+def test_isolated_build_failure_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    with pytest.raises(DemoBuildError, match="could not build the offline demo") as info:
+        demo.build_demo_isolated(blocker / "demo", scale="tiny")
+    assert "\n" not in str(info.value)
+
+
+def test_demo_intact_sees_damage(built, tmp_path: Path) -> None:
+    paths, _ = built
+    assert demo.demo_intact(paths.hardset.parent, scale="tiny")
+    copy = tmp_path / "copy"
+    shutil.copytree(paths.hardset.parent, copy)
+    (copy / "round1.pkl").write_bytes(b"truncated")
+    assert not demo.demo_intact(copy, scale="tiny")
+    assert not demo.demo_intact(tmp_path / "nothing", scale="tiny")
 
 
 def test_finetune_refuses_folders_with_other_classes(built, tmp_path: Path) -> None:
