@@ -319,10 +319,10 @@ def build_demo_isolated(out_dir: Path | None = None, *, scale: str = "full",
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))}
     with tempfile.TemporaryFile("w+") as log:  # a file, not a pipe: a chatty child can never block on it
         with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env) as proc:
-            for line in proc.stdout:  # "done<TAB>total<TAB>what" per progress report
-                done, total, what = line.rstrip("\n").split("\t", 2)
-                if progress:
-                    progress(int(done), int(total), what)
+            for line in proc.stdout:  # "done<TAB>total<TAB>what" per progress report; anything else is ignored
+                parts = line.rstrip("\n").split("\t", 2)
+                if progress and len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit():
+                    progress(int(parts[0]), int(parts[1]), parts[2])
         log.seek(0)
         err = log.read().strip().splitlines()
     if proc.returncode:
