@@ -24,16 +24,15 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from facefake_core.progress import Progress
 from facefake_core import Explanation, Model, Prediction, load_model
 from facefake_core.browse import stored_heatmap
 from facefake_core.evaluation import Evaluation, Row
 from facefake_core.evaluation import evaluate as _evaluate
 from facefake_core.images import Photo, load_photo
 from facefake_core.loading import default_source as _default_source
+from facefake_core.progress import Progress
 from facefake_core.render import overlay, thumbnail
 from facefake_core.store import Store
-
 
 
 class Registry:

@@ -204,6 +204,10 @@ def _train_round1(round0: Path, data: Path, out: Path, scale: DemoScale, progres
                  bs=scale.bs, size=scale.size, crop=scale.crop, progress=progress)
 
 
+def _root(out_dir: Path | str | None) -> Path:
+    return Path(out_dir) if out_dir is not None else CONFIG.demo_dir
+
+
 def _paths(root: Path) -> DemoPaths:
     return DemoPaths(models={"round0": root / "round0.pkl", "round1": root / "round1.pkl"}, hardset=root / "hardset")
 
@@ -228,7 +232,7 @@ def build_demo(out_dir: Path | None = None, *, scale: str = "full", progress: Pr
     if scale not in SCALES:
         raise DemoBuildError(f"unknown demo scale {scale!r}; use one of {sorted(SCALES)}")
     s = SCALES[scale]
-    root = Path(out_dir) if out_dir is not None else CONFIG.demo_dir
+    root = _root(out_dir)
     paths = _paths(root)
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -277,7 +281,7 @@ def _build_stages(root: Path, paths: DemoPaths, s: DemoScale, progress: Progress
 
 def demo_intact(out_dir: Path | None = None, scale: str = "full") -> bool:
     """Whether every stage of a build in ``out_dir`` is recorded with this recipe and hashes as recorded."""
-    root = Path(out_dir) if out_dir is not None else CONFIG.demo_dir
+    root = _root(out_dir)
     try:
         return _build_stages(root, _paths(root), SCALES[scale], None, force=False, check_only=True)
     except OSError:
@@ -290,7 +294,7 @@ def find_demo(out_dir: Path | None = None, scale: str = "full") -> DemoPaths | N
     A cheap check (no hashing, no lock) for deciding whether to ask before a build; loading still goes through
     :func:`build_demo`, which verifies every stage.
     """
-    root = Path(out_dir) if out_dir is not None else CONFIG.demo_dir
+    root = _root(out_dir)
     stages = _Stamp(root, force=False).stages
     scale_params = asdict(SCALES[scale])
     paths = _paths(root)
@@ -313,7 +317,7 @@ def build_demo_isolated(out_dir: Path | None = None, *, scale: str = "full",
     """
     if scale not in SCALES:
         raise DemoBuildError(f"unknown demo scale {scale!r}; use one of {sorted(SCALES)}")
-    root = Path(out_dir) if out_dir is not None else CONFIG.demo_dir
+    root = _root(out_dir)
     cmd = [sys.executable, "-m", "facefake_core.demo", str(root), scale]
     package_parent = str(Path(__file__).resolve().parents[1])  # the child imports this very package
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))}

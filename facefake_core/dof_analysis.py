@@ -28,9 +28,8 @@ from .images import load_photo
 from .metrics import predict_at
 from .model import Model, default_batch_size
 from .probe import edit
-from .spectrum import N_BINS, REGIONS, ProfileStats, RadialProfile, mean_profile, radial_profile
 from .progress import Progress
-
+from .spectrum import N_BINS, REGIONS, ProfileStats, RadialProfile, mean_profile, radial_profile
 
 #: Images per slice (or per class) that the slow summaries look at, spread evenly over the slice.
 MAX_PER_SLICE = 40

@@ -25,9 +25,8 @@ from .hardset import HardSet, Item, check_duplicates, discover
 from .images import decode, read_bytes
 from .metrics import Metrics, compute, positive_class
 from .model import Model, default_batch_size, map_to_photo
-from .store import Store, StoredResult
 from .progress import Progress
-
+from .store import Store, StoredResult
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,6 @@ from facefake_core.progress import Progress
 from facefake_core.synth import defocus, jpeg
 
 
-
 class DefocusBackground(RandTransform):
     """With probability ``p``, disc-blurs everything outside a central ellipse where a portrait's face sits.
 
