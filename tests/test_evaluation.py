@@ -93,3 +93,67 @@ def test_rows_with_stale_focus_measures_are_recomputed(model, tmp_path):
     for k, v in old.items():  # CAM shares differ in the last digits: a batch of 1 against a batch of 6
         if isinstance(v, float):
             assert new[k] == pytest.approx(v, rel=1e-5), k
+
+
+def test_cpu_lanes_share_out_the_threads():
+    from facefake_core.evaluation import cpu_lanes
+
+    assert cpu_lanes(1) == (1, 1)
+    assert cpu_lanes(2) == (2, 1)
+    assert cpu_lanes(8) == (4, 2)
+    assert cpu_lanes(16) == (4, 4)
+
+
+def test_lanes_equal_the_single_model_thread(model, tmp_path, monkeypatch):
+    root = make_set(tmp_path / "set", n=5)
+    lanes = evaluate(model, root, store=Store(tmp_path / "a.sqlite"), batch_size=2)
+    monkeypatch.setattr("facefake_core.evaluation.cpu_lanes", lambda: (1, 0))  # the accelerator's route
+    single = evaluate(model, root, store=Store(tmp_path / "b.sqlite"), batch_size=2)
+    assert [r.path for r in lanes.rows] == [r.path for r in single.rows] and len(lanes.rows) == 10
+    assert [e.path for e in lanes.errors] == [e.path for e in single.errors]
+    for a, b in zip(lanes.rows, single.rows):
+        assert a.probs == pytest.approx(b.probs, abs=1e-5)
+        np.testing.assert_allclose(a.cam, b.cam, rtol=1e-3, atol=1e-5)
+        assert a.focus.keys() == b.focus.keys()
+        for k, v in a.focus.items():  # the CAM shares follow the CAM's float rounding, which depends on threads
+            assert v == (pytest.approx(b.focus[k], rel=1e-4) if isinstance(v, float) else b.focus[k]), k
+
+
+def test_a_failing_lane_stops_the_run_keeps_what_was_stored_and_restores_threads(model, tmp_path, monkeypatch):
+    import threading
+
+    import torch
+
+    from facefake_core import evaluation
+
+    before = torch.get_num_threads()
+    real, lock, failed, calls = evaluation.predict_and_cam, threading.Lock(), threading.Event(), []
+
+    def second_call_fails(split, x):
+        with lock:
+            calls.append(len(x))
+            n = len(calls)
+        if n == 2:
+            failed.set()
+            raise RuntimeError("model broke")
+        if n == 1:
+            failed.wait(30)  # the other lane's batch finishes after the failure
+        return real(split, x)
+
+    monkeypatch.setattr(evaluation, "predict_and_cam", second_call_fails)
+    monkeypatch.setattr(evaluation, "cpu_lanes", lambda: (2, 1))
+    store = Store(tmp_path / "s.sqlite")
+    root = make_set(tmp_path / "set", n=4, extra_bad=False)
+    with pytest.raises(RuntimeError, match="model broke"):
+        evaluate(model, root, store=store, batch_size=1)
+    assert not [t for t in threading.enumerate() if t.name.startswith("facefake-lane")]
+    assert torch.get_num_threads() == before
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    t.start(), t.join()
+    assert seen == [before]  # a thread starting torch work afterwards gets the caller's count again
+
+    monkeypatch.setattr(evaluation, "predict_and_cam", real)
+    resumed = evaluate(model, root, store=store, batch_size=1)
+    assert len(resumed.rows) == 8 and resumed.reused >= 1  # the batch that finished after the failure was kept
+    assert resumed.computed == 8 - resumed.reused
