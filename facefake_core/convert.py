@@ -45,14 +45,14 @@ def convert(model: Model, out_dir: str | Path) -> Path:
         raise ModelLoadError(f"conversion supports torchvision ResNet bodies, not {model.info.arch}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.net.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.source_net.state_dict().items()}
     save_file(state, str(out / WEIGHTS))
     meta = {
         "format": FORMAT,
         "arch": model.info.arch,
         "vocab": list(model.vocab),
         "n_out": len(model.vocab),
-        "head": _head_config(model.net[1]),
+        "head": _head_config(model.source_net[1]),
         "preprocessing": model.prep.to_dict(),
         "converted_from": {"source": model.info.source, "sha256": model.info.sha256},
     }

@@ -181,7 +181,7 @@ def _run_batch(model: Model, split: SplitModel | None, batch: Batch, prepared: l
 
 
 def _pipelined(model, split, batches: Iterator[Batch], with_focus: bool, pool: ThreadPoolExecutor) -> Iterator:
-    """One model thread; the pool decodes one batch ahead of it (accelerators, or a CPU given one thread)."""
+    """One model thread; the pool decodes one batch ahead of it (accelerators, a one-thread CPU, ``lanes=1``)."""
     pending: deque[tuple[Batch, list[Future]]] = deque()
 
     def submit() -> None:
@@ -257,21 +257,22 @@ def decode_workers() -> int:
     return max(1, min(4, (os.cpu_count() or 2) // 2))
 
 
-def cpu_lanes(threads: int | None = None) -> tuple[int, int]:
+def cpu_lanes(threads: int | None = None, lanes: int | None = None) -> tuple[int, int]:
     """``(lanes, torch threads per lane)`` for evaluating on the CPU with ``threads`` torch threads in all (default:
-    the caller's count): one lane per thread, at most 4, the threads shared out among them.
+    the caller's count): one lane per thread, at most 4 (or ``lanes``), the threads shared out among them.
 
-    Measured on 2 cores (ResNet50, 256 px, batch 4): two single-threaded lanes forward 10.5 img/s against 9.3
-    for one batch at a time on two threads, and decoding inside the lanes costs only its own CPU time.
+    Measured on 2 cores (ResNet50, 256 px, batch 4, ``benchmarks/ceiling.py``): two single-threaded lanes forward
+    10-30% more images per second than one batch at a time on both threads, and decoding inside the lanes costs
+    only its own CPU time.
     """
     total = threads or torch.get_num_threads()
-    lanes = max(1, min(4, total))
-    return lanes, max(1, total // lanes)
+    n = max(1, min(total, lanes or 4))
+    return n, max(1, total // n)
 
 
 def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store | None = None,
              batch_size: int | None = None, progress: Progress | None = None, with_cam: bool = True,
-             with_focus: bool = True, workers: int | None = None) -> Evaluation:
+             with_focus: bool = True, workers: int | None = None, lanes: int | None = None) -> Evaluation:
     """Evaluate ``model`` on a hard set, reusing and filling the store.
 
     Args:
@@ -285,6 +286,8 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
         workers: hashing threads, and decoding threads beside a single model thread (default:
             :func:`decode_workers`). On a CPU with more than one torch thread, images are decoded inside the
             model's lanes instead (:func:`cpu_lanes`).
+        lanes: on the CPU, batches run in parallel (default: :func:`cpu_lanes`); 1 runs one model thread on all
+            of torch's threads, fed by the decoding threads.
 
     Raises:
         HardSetError: the set's layout cannot be evaluated (before any model work).
@@ -309,7 +312,7 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
             progress(0, total, "evaluating")
         split = model.split() if with_cam else None
         batches = _batches(todo, batch_size)
-        lanes, threads = cpu_lanes() if model.device.type == "cpu" else (1, 0)
+        lanes, threads = cpu_lanes(lanes=lanes) if model.device.type == "cpu" else (1, 0)
         stream = (_in_lanes(model, split, batches, with_focus, lanes, threads) if lanes > 1
                   else _pipelined(model, split, batches, with_focus, pool))
         for batch, (new, errors) in stream:

@@ -102,13 +102,13 @@ def test_cpu_lanes_share_out_the_threads():
     assert cpu_lanes(2) == (2, 1)
     assert cpu_lanes(8) == (4, 2)
     assert cpu_lanes(16) == (4, 4)
+    assert cpu_lanes(8, lanes=1) == (1, 8) and cpu_lanes(2, lanes=3) == (2, 1)
 
 
-def test_lanes_equal_the_single_model_thread(model, tmp_path, monkeypatch):
+def test_lanes_equal_the_single_model_thread(model, tmp_path):
     root = make_set(tmp_path / "set", n=5)
     lanes = evaluate(model, root, store=Store(tmp_path / "a.sqlite"), batch_size=2)
-    monkeypatch.setattr("facefake_core.evaluation.cpu_lanes", lambda: (1, 0))  # the accelerator's route
-    single = evaluate(model, root, store=Store(tmp_path / "b.sqlite"), batch_size=2)
+    single = evaluate(model, root, store=Store(tmp_path / "b.sqlite"), batch_size=2, lanes=1)  # the GPU's route
     assert [r.path for r in lanes.rows] == [r.path for r in single.rows] and len(lanes.rows) == 10
     assert [e.path for e in lanes.errors] == [e.path for e in single.errors]
     for a, b in zip(lanes.rows, single.rows):
@@ -141,11 +141,10 @@ def test_a_failing_lane_stops_the_run_keeps_what_was_stored_and_restores_threads
         return real(split, x)
 
     monkeypatch.setattr(evaluation, "predict_and_cam", second_call_fails)
-    monkeypatch.setattr(evaluation, "cpu_lanes", lambda: (2, 1))
     store = Store(tmp_path / "s.sqlite")
     root = make_set(tmp_path / "set", n=4, extra_bad=False)
     with pytest.raises(RuntimeError, match="model broke"):
-        evaluate(model, root, store=store, batch_size=1)
+        evaluate(model, root, store=store, batch_size=1, lanes=2)
     assert not [t for t in threading.enumerate() if t.name.startswith("facefake-lane")]
     assert torch.get_num_threads() == before
     seen = []

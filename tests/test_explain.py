@@ -1,4 +1,4 @@
-"""The one-pass CAM equals pytorch-grad-cam's own full-network CAM, for every method and layer we offer."""
+"""The one-pass CAM equals pytorch-grad-cam's own CAM on the learner's unfolded network, for the methods and layers we offer."""
 
 import gc
 
@@ -15,7 +15,7 @@ from facefake_core.images import load_photo
 
 
 def _full_network_cam(model, cls, layer_module, x, target):
-    net = model.net
+    net = model.source_net  # the learner's own network, BatchNorms not folded
     with cls(model=net, target_layers=[layer_module]) as cam:
         was = [p.requires_grad for p in net.parameters()]
         net.requires_grad_(True)  # pytorch-grad-cam's default route: gradients through the whole network
@@ -34,7 +34,7 @@ def _full_network_cam(model, cls, layer_module, x, target):
 def test_one_pass_cam_equals_pytorch_grad_cam(model, cls, name, layer):
     x = model.prepare([load_photo(draw_photo(11, 170, 130))])
     res = predict_and_cam(model.split(layer), x, name, targets=[1])
-    layer_module = model.net[0][model.layers[layer]]
+    layer_module = model.source_net[0][model.layers[layer]]
     expected, expected_probs = _full_network_cam(model, cls, layer_module, x, 1)
     h, w = x.shape[-2:]
     # The library's own post-processing of our raw grid (BaseCAM.compute_cam_per_layer, then

@@ -54,3 +54,59 @@ def test_info_describes_the_learner(model, fastai_learner):
     from pathlib import Path
 
     assert info["sha256"] == hashlib.sha256(Path(info["path"]).read_bytes()).hexdigest()
+
+
+def test_batchnorm_folding_keeps_outputs_and_layers(model):
+    """Folded against unfolded, with BatchNorm statistics made non-trivial (a random-init net has mean 0, var 1)."""
+    import copy
+
+    import torch
+    from torch import nn
+
+    from facefake_core.images import load_photo
+    from facefake_core.model import fold_batchnorm
+
+    src = copy.deepcopy(model.source_net)
+    g = torch.Generator().manual_seed(0)
+    for m in src.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.3, generator=g)
+            m.running_var.uniform_(0.3, 2.0, generator=g)
+            m.weight.data.uniform_(0.5, 1.5, generator=g)
+            m.bias.data.normal_(0, 0.1, generator=g)
+    folded = fold_batchnorm(src)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in src[0].modules())  # the source is left as it was
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded[0].modules())
+    assert len(folded[0]) == len(src[0])
+    x = model.prepare([load_photo(draw_photo(3, 160, 140))]).contiguous()
+    with torch.no_grad():
+        for i in range(1, len(src[0])):  # after every child (the stem conv alone now holds its BatchNorm too)
+            a, b = src[0][: i + 1](x), folded[0][: i + 1](x)
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4 * float(a.abs().max()))
+        torch.testing.assert_close(folded(x).softmax(1), src(x).softmax(1), rtol=0, atol=1e-5)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.net[0].modules())  # what the model runs
+
+
+def test_a_block_fx_cannot_trace_is_kept_unfolded():
+    import torch
+    from torch import nn
+
+    from facefake_core.model import fold_batchnorm
+
+    class Gate(nn.Module):  # data-dependent control flow: torch.fx cannot trace it
+        def __init__(self):
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
+
+        def forward(self, x):
+            y = self.bn(self.conv(x))
+            return y if float(y.mean()) > -1e9 else -y
+
+    net = nn.Sequential(nn.Sequential(Gate(), nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4)), nn.Flatten()).eval()
+    net[0][2].running_var.fill_(2.0)
+    folded = fold_batchnorm(net)
+    assert isinstance(folded[0][0], Gate) and isinstance(folded[0][0].bn, nn.BatchNorm2d)
+    assert isinstance(folded[0][2], nn.Identity)  # the stem-style conv, bn pair is folded
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), net(x), rtol=1e-5, atol=1e-6)
