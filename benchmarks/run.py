@@ -232,7 +232,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     ap.add_argument("--repeat", type=int, default=15, help="timed repetitions per figure (medians)")
     ap.add_argument("--n-eval", type=int, default=64, help="images in the evaluation benchmark")
-    ap.add_argument("--eval-repeat", type=int, default=3, help="paired forward-only/evaluation runs (median ratio)")
+    ap.add_argument("--eval-repeat", type=int, default=5, help="paired forward-only/evaluation runs (median ratio)")
     ap.add_argument("--batch-size", type=int, default=0, help="images per batch (default: the evaluator's default)")
     ap.add_argument("--page", type=int, default=1000, metavar="N",
                     help="time the Hard set page opening an evaluated set of N images (0 skips)")
