@@ -17,6 +17,7 @@ import queue
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
@@ -315,14 +316,15 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
         lanes, threads = cpu_lanes(lanes=lanes) if model.device.type == "cpu" else (1, 0)
         stream = (_in_lanes(model, split, batches, with_focus, lanes, threads) if lanes > 1
                   else _pipelined(model, split, batches, with_focus, pool))
-        for batch, (new, errors) in stream:
-            decode_errors.update(errors)
-            if new:
-                store.put_results(sha, new)
-            stored.update({n[0]: StoredResult(n[1], n[2], n[3], n[4]) for n in new})
-            done += len(batch)
-            if progress:
-                progress(done, total, "evaluating")
+        with closing(stream):  # a caller that stops (an exception from progress) stops the lanes at once
+            for batch, (new, errors) in stream:
+                decode_errors.update(errors)
+                if new:
+                    store.put_results(sha, new)
+                stored.update({n[0]: StoredResult(n[1], n[2], n[3], n[4]) for n in new})
+                done += len(batch)
+                if progress:
+                    progress(done, total, "evaluating")
     rows, errors = [], []
     for it in hs.items:
         err = read_errors.get(it.path) or decode_errors.get(it.path)

@@ -156,3 +156,25 @@ def test_a_failing_lane_stops_the_run_keeps_what_was_stored_and_restores_threads
     resumed = evaluate(model, root, store=store, batch_size=1)
     assert len(resumed.rows) == 8 and resumed.reused >= 1  # the batch that finished after the failure was kept
     assert resumed.computed == 8 - resumed.reused
+
+
+def test_a_caller_that_stops_stops_the_lanes(model, tmp_path):
+    """An exception from the progress callback (Streamlit's rerun, Ctrl-C) ends the lanes before evaluate returns,
+    even while the exception (and so evaluate's frame) is still held."""
+    import threading
+
+    class Stop(Exception):
+        pass
+
+    def progress(done, total, what):
+        if done:
+            raise Stop
+
+    store = Store(tmp_path / "s.sqlite")
+    root = make_set(tmp_path / "set", n=8, extra_bad=False)
+    with pytest.raises(Stop) as held:  # holding the exception holds evaluate's frame, as a UI showing it would
+        evaluate(model, root, store=store, batch_size=1, lanes=2, progress=progress)
+    assert not [t for t in threading.enumerate() if t.name.startswith("facefake-lane")]
+    del held
+    again = evaluate(model, root, store=store, batch_size=1)
+    assert again.reused < 16 and again.computed == 16 - again.reused  # stopped early, not run on through the set
