@@ -175,6 +175,8 @@ def fold_batchnorm(net: nn.Module) -> nn.Module:
     from torch.fx.experimental.optimization import fuse
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+    if not (isinstance(net, nn.Sequential) and isinstance(net[0], nn.Sequential)):
+        return net  # not a fastai vision learner's layout: run it as it is
     net = copy.deepcopy(net).eval()
     body = net[0]
     kids = list(body)

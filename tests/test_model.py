@@ -110,3 +110,5 @@ def test_a_block_fx_cannot_trace_is_kept_unfolded():
     x = torch.randn(2, 3, 8, 8)
     with torch.no_grad():
         torch.testing.assert_close(folded(x), net(x), rtol=1e-5, atol=1e-6)
+    other = nn.Sequential(Gate(), nn.Flatten())  # not a (body, head) layout: left as it is
+    assert fold_batchnorm(other) is other
