@@ -202,10 +202,9 @@ def _in_lanes(model, split, batches: Iterator[Batch], with_focus: bool, lanes: i
 
     Nothing runs beside a lane's forward pass but the other lanes, so no core is oversubscribed, and batches in
     parallel use the cores better than one batch split across them (``benchmarks/ceiling.py``). Results come back
-    to the calling thread, which stores them; an error in a lane is raised there once the others have finished their
-batches (and those are stored).
-    torch's thread count is per thread once set, but a thread that first uses torch while the lanes run starts
-    with ``threads``; the caller's count is restored at the end.
+    to the calling thread, which stores them; an error in a lane is raised there once the others have finished
+    their batches (which are handed on and stored). torch's thread count is per thread once set, but a thread that
+    first uses torch while the lanes run starts with ``threads``; the caller's count is restored at the end.
     """
     take, results, stop = threading.Lock(), queue.Queue(), threading.Event()
 
@@ -217,7 +216,8 @@ batches (and those are stored).
                     batch = next(batches, None)
                 if batch is None:
                     break
-                results.put((batch, _run_batch(model, split, batch, [_prepare(model, p, with_focus) for p, _ in batch])))
+                prepared = [_prepare(model, p, with_focus) for p, _ in batch]
+                results.put((batch, _run_batch(model, split, batch, prepared)))
         except BaseException as err:  # noqa: BLE001 - handed to the caller, which raises it
             results.put(err)
         finally:
