@@ -88,6 +88,22 @@ def _settled(page) -> None:
                            timeout=PAGE_MS)
 
 
+def _click_matrix_square(page, tries: int = 3) -> None:
+    """Click the first square of the confusion matrix until its cell opens. Plotly lays the chart out again once
+    the container's width is known, so under load a click can land where a square was a moment ago; each try
+    measures the square afresh, and clicks again only once the app is idle without the cell open."""
+    heading = page.get_by_role("heading", name=re.compile(r"^True \w+, predicted \w+"))
+    for _ in range(tries):
+        box = page.locator('[data-testid="stPlotlyChart"] .scatterlayer .point').first.bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_timeout(1500)  # the click reaches the server and starts a run
+        _settled(page)
+        if heading.count():
+            heading.first.wait_for()
+            return
+    raise AssertionError(f"{tries} clicks on a square of the confusion matrix did not open its cell")
+
+
 def _no_errors(page, where: str) -> None:
     boxes = page.locator(ERRORS)
     assert boxes.count() == 0, f"{where}: " + " | ".join(boxes.all_inner_texts())
@@ -131,10 +147,7 @@ def test_every_page_and_an_inspect_upload(server, tmp_path):
             page.goto(f"{server}/hard_set?set={quote(str(hard_set))}")
             page.get_by_text("Confusion matrix").wait_for(timeout=MODEL_MS)
             _settled(page)
-            square = page.locator('[data-testid="stPlotlyChart"] .scatterlayer .point').first
-            box = square.bounding_box()
-            page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-            page.get_by_role("heading", name=re.compile(r"^True \w+, predicted \w+")).wait_for()
+            _click_matrix_square(page)
             _settled(page)
             page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')]"
                                    ".filter(i => i.complete && i.naturalWidth > 0).length >= 1")
