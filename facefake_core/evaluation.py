@@ -1,7 +1,8 @@
 """Evaluating a labelled hard set: batched, stored, resumable.
 
 Each image is hashed; results already in the store for this model's sha256 are reused, so a second run does no
-model work and a killed run resumes where it stopped. The rest goes through the model in batches. On the CPU,
+model work and a killed run resumes where it stopped. Focus measures depend on the image alone: they are stored
+under its sha256 and reused by every model evaluated on the set. The rest goes through the model in batches. On the CPU,
 batches run in parallel lanes, each decoding its own images and then running them single-threaded, so that no
 core is oversubscribed; on an accelerator, worker threads decode the next batch while the model works. Each
 batch yields probabilities and the CAM grid from one pass (see :mod:`facefake_core.explain`) and is written to
@@ -27,6 +28,7 @@ import torch
 from .config import CONFIG
 from .errors import ImageLoadError
 from .explain import SplitModel, forward_only, predict_and_cam
+from .focus import FOCUS_VERSION, FocusMeasures
 from .hardset import HardSet, Item, check_duplicates, discover
 from .images import decode, read_bytes
 from .metrics import Metrics, compute, positive_class
@@ -128,14 +130,20 @@ def _hash_items(items: Sequence[Item], store: Store, pool: ThreadPoolExecutor) -
     return known, errors
 
 
-def _prepare(model: Model, path: str, with_focus: bool):
-    """Per-image CPU work: decode, preprocess, focus measures. Returns (photo shape, item tensor, focus) or error."""
+def _prepare(model: Model, path: str, with_focus: bool, known=None):
+    """Per-image CPU work: decode, preprocess, focus measures (unless ``known``). Returns (photo shape, item tensor,
+    focus) or an error."""
     try:
         pixels, _ = decode(read_bytes(path), os.path.basename(path))
     except ImageLoadError as err:
         return None, str(err)
-    focus = _focus_state(pixels) if with_focus else None
+    focus = known if known is not None else _focus_state(pixels) if with_focus else None
     return (pixels.shape[:2], model.prep.item(pixels), focus), None
+
+
+def _known_focus(store: Store, shas: Sequence[str]) -> dict:
+    """Focus measures already stored for these images under the current rule, as FocusMeasures."""
+    return {h: FocusMeasures.from_dict(d, bm) for h, (d, bm) in store.get_focus(shas, FOCUS_VERSION).items()}
 
 
 def _focus_state(pixels: np.ndarray):
@@ -157,8 +165,9 @@ def _focus_dict(state, raw: np.ndarray | None, box, hw) -> dict | None:
     return d
 
 
-def _run_batch(model: Model, split: SplitModel | None, batch: Batch, prepared: list) -> tuple[list, dict[str, str]]:
-    """Model work for one batch of prepared images: store rows ``(sha, probs, cam, layer, focus)`` and errors."""
+def _run_batch(model: Model, split: SplitModel | None, batch: Batch, prepared: list) -> tuple[list, dict, list]:
+    """Model work for one batch of prepared images: store rows ``(sha, probs, cam, layer, focus dict)``, errors by
+    path, and ``(sha, FocusMeasures)`` of each image that has them."""
     errors, ready = {}, []
     for (path, h), (prep, err) in zip(batch, prepared):
         if err:
@@ -166,7 +175,7 @@ def _run_batch(model: Model, split: SplitModel | None, batch: Batch, prepared: l
         else:
             ready.append((h, *prep))
     if not ready:
-        return [], errors
+        return [], errors, []
     x = model.batch([r[2] for r in ready])
     if split is not None:
         res = predict_and_cam(split, x)
@@ -178,17 +187,17 @@ def _run_batch(model: Model, split: SplitModel | None, batch: Batch, prepared: l
         box = model.prep.crop_box(hw[1], hw[0])
         rows.append((h, {v: float(q) for v, q in zip(model.vocab, p)}, raw,
                      model.info.target_layer if raw is not None else None, _focus_dict(focus, raw, box, hw)))
-    return rows, errors
+    return rows, errors, [(h, focus) for h, _, _, focus in ready if focus is not None]
 
 
-def _pipelined(model, split, batches: Iterator[Batch], with_focus: bool, pool: ThreadPoolExecutor) -> Iterator:
+def _pipelined(model, split, batches: Iterator[Batch], prepare, pool: ThreadPoolExecutor) -> Iterator:
     """One model thread; the pool decodes one batch ahead of it (accelerators, a one-thread CPU, ``lanes=1``)."""
     pending: deque[tuple[Batch, list[Future]]] = deque()
 
     def submit() -> None:
         b = next(batches, None)
         if b is not None:
-            pending.append((b, [pool.submit(_prepare, model, p, with_focus) for p, _ in b]))
+            pending.append((b, [pool.submit(prepare, p, h) for p, h in b]))
 
     submit(), submit()
     while pending:
@@ -197,7 +206,7 @@ def _pipelined(model, split, batches: Iterator[Batch], with_focus: bool, pool: T
         yield batch, _run_batch(model, split, batch, [f.result() for f in futures])
 
 
-def _in_lanes(model, split, batches: Iterator[Batch], with_focus: bool, lanes: int, threads: int) -> Iterator:
+def _in_lanes(model, split, batches: Iterator[Batch], prepare, lanes: int, threads: int) -> Iterator:
     """CPU: ``lanes`` threads, each decoding its own batch and then running it with ``threads`` torch threads.
 
     Nothing runs beside a lane's forward pass but the other lanes, so no core is oversubscribed, and batches in
@@ -216,7 +225,7 @@ def _in_lanes(model, split, batches: Iterator[Batch], with_focus: bool, lanes: i
                     batch = next(batches, None)
                 if batch is None:
                     break
-                prepared = [_prepare(model, p, with_focus) for p, _ in batch]
+                prepared = [prepare(p, h) for p, h in batch]
                 results.put((batch, _run_batch(model, split, batch, prepared)))
         except BaseException as err:  # noqa: BLE001 - handed to the caller, which raises it
             results.put(err)
@@ -302,8 +311,6 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
         check_duplicates(hashes, hs.items)
         stored = store.get_results(sha, list(hashes.values()))
         if with_focus:  # rows whose focus measures are missing or from an older rule are computed again
-            from .focus import FOCUS_VERSION
-
             stored = {h: r for h, r in stored.items() if (r.focus or {}).get("focus_version") == FOCUS_VERSION}
         todo = list({h: p for p, h in hashes.items() if h not in stored}.items())  # each new content once
         todo = [(p, h) for h, p in todo]
@@ -314,13 +321,21 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
         split = model.split() if with_cam else None
         batches = _batches(todo, batch_size)
         lanes, threads = cpu_lanes(lanes=lanes) if model.device.type == "cpu" else (1, 0)
-        stream = (_in_lanes(model, split, batches, with_focus, lanes, threads) if lanes > 1
-                  else _pipelined(model, split, batches, with_focus, pool))
+        known = _known_focus(store, [h for _, h in todo]) if with_focus else {}  # measured for another model
+
+        def prepare(path: str, h: str):
+            return _prepare(model, path, with_focus, known.get(h))
+
+        stream = (_in_lanes(model, split, batches, prepare, lanes, threads) if lanes > 1
+                  else _pipelined(model, split, batches, prepare, pool))
         with closing(stream):  # a caller that stops (an exception from progress) stops the lanes at once
-            for batch, (new, errors) in stream:
+            for batch, (new, errors, states) in stream:
                 decode_errors.update(errors)
                 if new:
                     store.put_results(sha, new)
+                fresh = [(h, st.to_dict(), st.block_map) for h, st in states if h not in known]
+                if fresh:
+                    store.put_focus(FOCUS_VERSION, fresh)
                 stored.update({n[0]: StoredResult(n[1], n[2], n[3], n[4]) for n in new})
                 done += len(batch)
                 if progress:

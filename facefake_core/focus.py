@@ -144,6 +144,14 @@ class FocusMeasures:
         out["focus_version"] = FOCUS_VERSION
         return out
 
+    @classmethod
+    def from_dict(cls, d: dict, block_map: np.ndarray) -> "FocusMeasures":
+        """The inverse of :meth:`to_dict`, given the block map it leaves out."""
+        fields = {k: v for k, v in d.items() if k != "focus_version"}
+        fields["face_box"] = tuple(fields["face_box"]) if fields["face_box"] is not None else None
+        fields["image_shape"] = tuple(fields["image_shape"])
+        return cls(**fields, block_map=np.asarray(block_map, np.float32))
+
 
 def detect_face(grey: np.ndarray) -> Box | None:
     """Largest frontal face the Haar cascade finds.

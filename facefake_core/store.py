@@ -1,4 +1,5 @@
-"""The SQLite store: model results under (model sha256, image sha256), and triage marks.
+"""The SQLite store: model results under (model sha256, image sha256), focus measures under the image's sha256
+(they do not depend on the model), and triage marks.
 
 One file (``CONFIG.store_path``) in WAL mode. Each call opens its own short-lived connection, so the store is
 safe to share between threads and processes; every batch is written in one transaction, so a process killed
@@ -32,6 +33,13 @@ CREATE TABLE IF NOT EXISTS results (
     focus TEXT,                   -- JSON of focus measures, or NULL
     created REAL NOT NULL,
     PRIMARY KEY (model_sha, image_sha)
+);
+CREATE TABLE IF NOT EXISTS focus (
+    image_sha TEXT NOT NULL,
+    version INTEGER NOT NULL,     -- the focus rule's version (FOCUS_VERSION)
+    measures TEXT NOT NULL,       -- JSON of the focus measures
+    block_map BLOB NOT NULL,      -- float32 .npy of the block map
+    PRIMARY KEY (image_sha, version)
 );
 CREATE TABLE IF NOT EXISTS file_hashes (
     path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, sha TEXT NOT NULL
@@ -131,6 +139,26 @@ class Store:
             if model_sha is None:
                 return con.execute("SELECT COUNT(*) FROM results").fetchone()[0]
             return con.execute("SELECT COUNT(*) FROM results WHERE model_sha=?", (model_sha,)).fetchone()[0]
+
+    # -- focus measures (of the image alone, so every model evaluated on a set shares them) -------------------
+    def get_focus(self, image_shas: Sequence[str], version: int) -> dict[str, tuple[dict, np.ndarray]]:
+        """Stored ``(measures, block_map)`` of the given images under the focus rule ``version``."""
+        out: dict[str, tuple[dict, np.ndarray]] = {}
+        shas = list(dict.fromkeys(image_shas))
+        with self._connect() as con:
+            for i in range(0, len(shas), 500):
+                chunk = shas[i : i + 500]
+                q = ("SELECT image_sha, measures, block_map FROM focus WHERE version=? AND image_sha IN "
+                     f"({','.join('?' * len(chunk))})")
+                for sha, measures, block_map in con.execute(q, [version, *chunk]):
+                    out[sha] = (json.loads(measures), _from_npy(block_map))
+        return out
+
+    def put_focus(self, version: int, rows: Iterable[tuple[str, dict, np.ndarray]]) -> None:
+        """Write ``(image_sha, measures, block_map)`` rows of the focus rule ``version`` in one transaction."""
+        data = [(sha, version, json.dumps(measures), _npy(block_map)) for sha, measures, block_map in rows]
+        with self._connect() as con:
+            con.executemany("INSERT OR REPLACE INTO focus VALUES (?,?,?,?)", data)
 
     # -- file hashes (so re-opening a set does not re-read every file) ----------------------------------------
     def get_hashes(self, stats: dict[str, tuple[int, int]]) -> dict[str, str]:

@@ -178,3 +178,32 @@ def test_a_caller_that_stops_stops_the_lanes(model, tmp_path):
     del held
     again = evaluate(model, root, store=store, batch_size=1)
     assert again.reused < 16 and again.computed == 16 - again.reused  # stopped early, not run on through the set
+
+
+def test_focus_measures_are_measured_once_per_image_for_all_models(model, tmp_path, monkeypatch):
+    """Focus measures depend on the image alone: another model's evaluation of the same set reuses them."""
+    import sqlite3
+
+    store = Store(tmp_path / "s.sqlite")
+    root = make_set(tmp_path / "set", extra_bad=False)
+    first = evaluate(model, root, store=store)
+    with sqlite3.connect(store.path) as con:
+        con.execute("DELETE FROM results")  # as for a model never evaluated here; the focus table stays
+    assert len(store.get_focus([r.image_sha for r in first.rows], first.rows[0].focus["focus_version"])) == 6
+
+    def boom(*a, **k):
+        raise AssertionError("focus measured again")
+
+    monkeypatch.setattr("facefake_core.focus.measure_focus", boom)
+    second = evaluate(model, root, store=store)
+    assert second.computed == 6
+    for a, b in zip(first.rows, second.rows):
+        assert a.focus == b.focus  # the same measures, and the same CAM shares from the stored block map
+
+
+def test_focus_of_another_rule_version_is_not_reused(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    store.put_focus(1, [("abc", {"dof_score": 0.5}, np.ones((2, 3), np.float32))])
+    assert store.get_focus(["abc"], 2) == {}
+    measures, block_map = store.get_focus(["abc"], 1)["abc"]
+    assert measures == {"dof_score": 0.5} and block_map.dtype == np.float32 and block_map.shape == (2, 3)

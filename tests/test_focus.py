@@ -158,6 +158,16 @@ def test_to_dict_is_json_safe_and_complete() -> None:
     assert d["narrow_dof"] is True and len(d["face_box"]) == 4
 
 
+def test_from_dict_rebuilds_the_measures_exactly() -> None:
+    img = portrait(0, sigma=4)[0]
+    m = measure_focus(img)
+    back = FocusMeasures.from_dict(json.loads(json.dumps(m.to_dict())), m.block_map.copy())
+    assert back == m and np.array_equal(back.block_map, m.block_map)
+    assert isinstance(back.face_box, tuple) and isinstance(back.image_shape, tuple)
+    heat = np.random.default_rng(0).random(img.shape[:2]).astype(np.float32)
+    assert cam_in_bokeh(heat, back) == cam_in_bokeh(heat, m)
+
+
 def test_sharpness_map_and_defocus_mask_locate_the_blur() -> None:
     img, (x0, y0, x1, y1) = portrait(2, sigma=5, noise=3)
     smap = sharpness_map(img)
