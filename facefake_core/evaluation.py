@@ -1,13 +1,13 @@
 """Evaluating a labelled hard set: batched, stored, resumable.
 
 Each image is hashed; results already in the store for this model's sha256 are reused, so a second run does no
-model work and a killed run resumes where it stopped. Focus measures depend on the image alone: they are stored
-under its sha256 and reused by every model evaluated on the set. The rest goes through the model in batches. On the CPU,
-batches run in parallel lanes, each decoding its own images and then running them single-threaded, so that no
-core is oversubscribed; on an accelerator, worker threads decode the next batch while the model works. Each
-batch yields probabilities and the CAM grid from one pass (see :mod:`facefake_core.explain`) and is written to
-the store in one transaction by the calling thread. An unreadable file becomes an error row and never stops the
-run.
+model work and a killed run resumes where it stopped. Focus measures depend on the image alone: they are
+stored under its sha256 and reused by every model evaluated on the set. The rest goes through the model in
+batches. On the CPU, batches run in parallel lanes, each decoding its own images and then running them
+single-threaded, so that no core is oversubscribed; on an accelerator, worker threads decode the next batch
+while the model works. Each batch yields probabilities and the CAM grid from one pass (see
+:mod:`facefake_core.explain`) and is written to the store in one transaction by the calling thread. An
+unreadable file becomes an error row and never stops the run.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import torch
 from .config import CONFIG
 from .errors import ImageLoadError
 from .explain import SplitModel, forward_only, predict_and_cam
-from .focus import FOCUS_VERSION, FocusMeasures
+from .focus import FOCUS_VERSION, FocusMeasures, cam_in_bokeh, measure_focus
 from .hardset import HardSet, Item, check_duplicates, discover
 from .images import decode, read_bytes
 from .metrics import Metrics, compute, positive_class
@@ -137,7 +137,7 @@ def _prepare(model: Model, path: str, with_focus: bool, known=None):
         pixels, _ = decode(read_bytes(path), os.path.basename(path))
     except ImageLoadError as err:
         return None, str(err)
-    focus = known if known is not None else _focus_state(pixels) if with_focus else None
+    focus = known if known is not None else measure_focus(pixels) if with_focus else None
     return (pixels.shape[:2], model.prep.item(pixels), focus), None
 
 
@@ -146,21 +146,11 @@ def _known_focus(store: Store, shas: Sequence[str]) -> dict:
     return {h: FocusMeasures.from_dict(d, bm) for h, (d, bm) in store.get_focus(shas, FOCUS_VERSION).items()}
 
 
-def _focus_state(pixels: np.ndarray):
-    try:
-        from .focus import measure_focus
-    except ImportError:
-        return None
-    return measure_focus(pixels)
-
-
 def _focus_dict(state, raw: np.ndarray | None, box, hw) -> dict | None:
     if state is None:
         return None
     d = state.to_dict()
     if raw is not None:
-        from .focus import cam_in_bokeh
-
         d.update(cam_in_bokeh(map_to_photo(raw, box, hw), state))
     return d
 

@@ -194,7 +194,7 @@ def test_focus_measures_are_measured_once_per_image_for_all_models(model, tmp_pa
     def boom(*a, **k):
         raise AssertionError("focus measured again")
 
-    monkeypatch.setattr("facefake_core.focus.measure_focus", boom)
+    monkeypatch.setattr("facefake_core.evaluation.measure_focus", boom)
     second = evaluate(model, root, store=store)
     assert second.computed == 6
     for a, b in zip(first.rows, second.rows):
