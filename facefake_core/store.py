@@ -76,6 +76,15 @@ def _from_npy(blob: bytes | None) -> np.ndarray | None:
     return None if blob is None else np.load(io.BytesIO(blob), allow_pickle=False)
 
 
+def _select_in(con: sqlite3.Connection, sql: str, params: Sequence, keys: Sequence[str]) -> Iterator[tuple]:
+    """Rows of ``sql`` (whose ``IN ({})`` takes the keys) for every key, asked 500 at a time (SQLite's variable
+    limit); ``params`` come before the keys."""
+    keys = list(dict.fromkeys(keys))
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
+        yield from con.execute(sql.format(",".join("?" * len(chunk))), [*params, *chunk])
+
+
 class Store:
     """Results and triage marks in one SQLite file.
 
@@ -113,15 +122,10 @@ class Store:
     def get_results(self, model_sha: str, image_shas: Sequence[str]) -> dict[str, StoredResult]:
         """Stored results of one model for the given images (absent ones are simply missing)."""
         out: dict[str, StoredResult] = {}
-        shas = list(dict.fromkeys(image_shas))
+        q = "SELECT image_sha, probs, cam, cam_layer, focus FROM results WHERE model_sha=? AND image_sha IN ({})"
         with self._connect() as con:
-            for i in range(0, len(shas), 500):
-                chunk = shas[i : i + 500]
-                q = ("SELECT image_sha, probs, cam, cam_layer, focus FROM results WHERE model_sha=? AND image_sha IN "
-                     f"({','.join('?' * len(chunk))})")
-                for sha, probs, cam, layer, focus in con.execute(q, [model_sha, *chunk]):
-                    out[sha] = StoredResult(json.loads(probs), _from_npy(cam), layer,
-                                            json.loads(focus) if focus else None)
+            for sha, probs, cam, layer, focus in _select_in(con, q, [model_sha], image_shas):
+                out[sha] = StoredResult(json.loads(probs), _from_npy(cam), layer, json.loads(focus) if focus else None)
         return out
 
     def put_results(self, model_sha: str, rows: Iterable[tuple[str, dict, np.ndarray | None, str | None, dict | None]]
@@ -143,16 +147,10 @@ class Store:
     # -- focus measures (of the image alone, so every model evaluated on a set shares them) -------------------
     def get_focus(self, image_shas: Sequence[str], version: int) -> dict[str, tuple[dict, np.ndarray]]:
         """Stored ``(measures, block_map)`` of the given images under the focus rule ``version``."""
-        out: dict[str, tuple[dict, np.ndarray]] = {}
-        shas = list(dict.fromkeys(image_shas))
+        q = "SELECT image_sha, measures, block_map FROM focus WHERE version=? AND image_sha IN ({})"
         with self._connect() as con:
-            for i in range(0, len(shas), 500):
-                chunk = shas[i : i + 500]
-                q = ("SELECT image_sha, measures, block_map FROM focus WHERE version=? AND image_sha IN "
-                     f"({','.join('?' * len(chunk))})")
-                for sha, measures, block_map in con.execute(q, [version, *chunk]):
-                    out[sha] = (json.loads(measures), _from_npy(block_map))
-        return out
+            return {sha: (json.loads(measures), _from_npy(block_map))
+                    for sha, measures, block_map in _select_in(con, q, [version], image_shas)}
 
     def put_focus(self, version: int, rows: Iterable[tuple[str, dict, np.ndarray]]) -> None:
         """Write ``(image_sha, measures, block_map)`` rows of the focus rule ``version`` in one transaction."""
@@ -163,16 +161,9 @@ class Store:
     # -- file hashes (so re-opening a set does not re-read every file) ----------------------------------------
     def get_hashes(self, stats: dict[str, tuple[int, int]]) -> dict[str, str]:
         """Known hashes of files whose ``(size, mtime_ns)`` still match."""
-        out: dict[str, str] = {}
-        paths = list(stats)
+        q = "SELECT path, size, mtime_ns, sha FROM file_hashes WHERE path IN ({})"
         with self._connect() as con:
-            for i in range(0, len(paths), 500):
-                chunk = paths[i : i + 500]
-                q = f"SELECT path, size, mtime_ns, sha FROM file_hashes WHERE path IN ({','.join('?' * len(chunk))})"
-                for p, size, mtime, sha in con.execute(q, chunk):
-                    if stats[p] == (size, mtime):
-                        out[p] = sha
-        return out
+            return {p: sha for p, size, mtime, sha in _select_in(con, q, [], list(stats)) if stats[p] == (size, mtime)}
 
     def put_hashes(self, rows: Iterable[tuple[str, int, int, str]]) -> None:
         with self._connect() as con:
