@@ -25,45 +25,17 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 CHROMIUM = "/usr/bin/chromium"
 ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 RUNNING = '[data-testid="stStatusWidgetRunningIcon"]'
 LONG_MS = 1_800_000  # a first demo build
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(env: dict, log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    streamlit = Path(sys.executable).with_name("streamlit")
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([str(streamlit), "run", "dashboard/app.py", "--server.port", str(port),
-                                 "--server.headless", "true", "--server.address", "127.0.0.1"],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                return proc, url
-        except OSError:
-            time.sleep(0.5)
-    raise SystemExit(f"the server did not start; see {log}")
 
 
 class Walk:
@@ -194,6 +166,7 @@ def main(argv=None) -> int:
         return 2
     from playwright.sync_api import sync_playwright
 
+    from conftest import serve_dashboard
     from facefake_core.demo import build_demo
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -202,9 +175,8 @@ def main(argv=None) -> int:
         demo_dir = args.demo_dir or cache / "demo"
         env = {k: v for k, v in os.environ.items() if not k.startswith("FACEFAKE_")}
         env.update(FACEFAKE_CACHE=str(cache), FACEFAKE_DEMO_DIR=str(demo_dir))
-        proc, url = start_server(env, args.out / "streamlit.log")
         try:
-            with sync_playwright() as pw:
+            with serve_dashboard(env, args.out / "streamlit.log") as url, sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
                                              args=["--headless", "--no-sandbox", "--disable-gpu"])
                 page = browser.new_page(viewport={"width": 1400, "height": 1600})
@@ -212,9 +184,8 @@ def main(argv=None) -> int:
                 hardset = build_demo(demo_dir).hardset if args.demo_dir else demo_dir / "hardset"
                 w = walk(page, url, hardset, args.out)
                 browser.close()
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
+        except RuntimeError as err:  # the server did not start (its log's tail is in the message)
+            raise SystemExit(str(err)) from None
     failed = [r for r in w.results if r[2]]
     print(f"{len(w.results) - len(failed)} of {len(w.results)} steps passed; screenshots in {args.out}")
     return 1 if failed else 0

@@ -4,8 +4,16 @@ and photos drawn with numpy. Nothing is downloaded."""
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -97,3 +105,46 @@ def photo_file(tmp_path) -> Path:
     p = tmp_path / "photo.png"
     Image.fromarray(draw_photo(7, 200, 150)).save(p)
     return p
+
+
+@contextmanager
+def serve_dashboard(env: dict, log: Path, start_s: float = 120) -> Iterator[str]:
+    """A real ``streamlit run dashboard/app.py`` on a free local port, yielding its URL once its health endpoint
+    answers, and terminated afterwards whatever happens (its own process group).
+
+    Raises:
+        RuntimeError: the server exited or did not answer within ``start_s`` (the message ends with its log).
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    streamlit = Path(sys.executable).with_name("streamlit")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(streamlit), "run", "dashboard/app.py", "--server.port", str(port),
+                                 "--server.headless", "true", "--server.address", "127.0.0.1"],
+                                cwd=Path(__file__).resolve().parents[1], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + start_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not answer within {start_s} s:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            time.sleep(0.5)  # polling the server's health endpoint, not waiting on a guess
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)

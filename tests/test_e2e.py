@@ -9,19 +9,13 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from PIL import Image
 
-from conftest import draw_photo, make_image_folder
+from conftest import draw_photo, make_image_folder, serve_dashboard
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -34,51 +28,16 @@ ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 START_S, PAGE_MS, MODEL_MS = 120, 60_000, 180_000
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + START_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)  # polling the server's health endpoint, not waiting on a guess
-    pytest.fail(f"streamlit did not answer within {START_S} s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture
 def server(learner_pkl, tmp_path):
     """A real ``streamlit run dashboard/app.py`` on a free port, terminated afterwards whatever happens."""
-    port = _free_port()
     env = {**os.environ, "FACEFAKE_MODEL": str(learner_pkl), "FACEFAKE_STORE": str(tmp_path / "store.sqlite"),
            "FACEFAKE_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
-    log = tmp_path / "streamlit.log"
-    streamlit = Path(sys.executable).with_name("streamlit")
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([str(streamlit), "run", "dashboard/app.py", "--server.port", str(port),
-                                 "--server.headless", "true", "--server.address", "127.0.0.1"],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, proc, log)
-        yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group, started above
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        with serve_dashboard(env, tmp_path / "streamlit.log", START_S) as url:
+            yield url
+    except RuntimeError as err:  # the server did not start (pytest does not throw the test's errors in here)
+        pytest.fail(str(err))
 
 
 def _settled(page) -> None:
