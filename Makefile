@@ -2,13 +2,15 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: setup run test bench demo clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
+	# The project itself, editable: `import facefake_core` and the `facefake` command work from any folder.
+	$(PY) -m pip install -q --no-deps -e .
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -24,7 +26,7 @@ bench: setup
 	$(PY) benchmarks/run.py
 
 demo: setup
-	$(PY) -m facefake_core demo build
+	$(VENV)/bin/facefake demo build
 
 clean:
 	rm -rf $(VENV) .pytest_cache

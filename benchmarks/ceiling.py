@@ -82,9 +82,9 @@ def main(argv=None) -> int:
     from conftest import export_learner
     from facefake_core import evaluate, load_model
     from facefake_core.evaluation import cpu_lanes
-    from facefake_core.images import load_photo
+    from facefake_core.imaging import load_photo
     from facefake_core.model import default_batch_size
-    from facefake_core.store import Store
+    from facefake_core.evaluation import Store
     from run import forward_in_lanes, make_images
 
     cores = os.cpu_count() or 1

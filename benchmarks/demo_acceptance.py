@@ -33,7 +33,7 @@ from fastai.learner import load_learner  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from facefake_core.demo import build_demo  # noqa: E402
-from facefake_core.synth import MANIFEST_NAME  # noqa: E402
+from facefake_core.demo import MANIFEST_NAME  # noqa: E402
 
 
 def _bar_progress() -> tuple:

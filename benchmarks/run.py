@@ -62,9 +62,9 @@ def bench(work: Path, repeat: int, n_eval: int, batch_size: int, eval_repeat: in
     from conftest import export_learner
     from facefake_core import evaluate, load_model
     from facefake_core.evaluation import cpu_lanes
-    from facefake_core.images import load_photo
+    from facefake_core.imaging import load_photo
     from facefake_core.model import default_batch_size
-    from facefake_core.store import Store
+    from facefake_core.evaluation import Store
 
     pkl = export_learner(work / "learner", size=256)
     model = load_model(str(pkl), device="cpu")
@@ -198,7 +198,7 @@ def page_open(work: Path, n: int) -> dict:
 
     from conftest import export_learner
     from facefake_core import evaluate, load_model
-    from facefake_core.store import Store
+    from facefake_core.evaluation import Store
 
     pkl = export_learner(work / "page_learner", arch_name="resnet18", size=64)
     make_images(work / "page_set", n, size=(160, 120), labelled=True)

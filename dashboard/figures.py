@@ -2,12 +2,14 @@
 
 The confusion matrix is a *scatter* of square markers, not a heatmap: Streamlit only reports selections on
 scatter-type traces (heatmap selections come back empty, Streamlit issues 8760 / 8933 / 15042). Each point
-carries ``customdata = [true, pred]``, which :func:`facefake_core.browse.cell_from_selection` reads back.
+carries ``customdata = [true, pred]``, which :func:`cell_from_selection` (below) reads back. No model,
+no Streamlit: the decoding of a click stays next to the figure that writes the ``customdata`` it reads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -88,3 +90,27 @@ def pr_figure(recall: np.ndarray, precision: np.ndarray, ap: float | None, posit
 
 def _fmt(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.3f}"
+
+
+def cell_from_selection(event: Mapping[str, Any] | None, labels: Sequence[str]) -> tuple[str, str] | None:
+    """The confusion cell a click on :func:`confusion_figure` picked, from a Streamlit plotly selection event.
+
+    The matrix is drawn as a scatter with the predicted class on x and the true class on y, each point carrying
+    ``customdata = [true, pred]``. Both the whole event (``{"selection": {"points": [...]}}``) and the bare
+    selection (``{"points": [...]}``) are accepted; the first point that names two known classes wins.
+
+    Returns:
+        ``(true, pred)``, or ``None`` when nothing usable is selected.
+    """
+    if not event:
+        return None
+    selection = event.get("selection", event)
+    for point in (selection or {}).get("points") or []:
+        custom = point.get("customdata")
+        if isinstance(custom, (list, tuple)) and len(custom) >= 2:
+            true, pred = str(custom[0]), str(custom[1])
+        else:
+            true, pred = str(point.get("y")), str(point.get("x"))
+        if true in labels and pred in labels:
+            return true, pred
+    return None

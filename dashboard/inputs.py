@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from facefake_core.loading import parse_hub
+from facefake_core.sources import parse_hub
 
 COMPLETE = ".complete"
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import streamlit as st
 
 from facefake_core import FacefakeError, Model
-from facefake_core.hardset import IMAGE_EXTS
-from facefake_core.images import Photo
-from facefake_core.synth import LABELS, STYLES
+from facefake_core.demo import LABELS, STYLES
+from facefake_core.evaluation import IMAGE_EXTS
+from facefake_core.imaging import Photo
 
 from . import inputs, state
 from .widgets import progress_bar

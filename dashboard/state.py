@@ -7,7 +7,7 @@
   instance serves all threads.
 * Per-image results are ``st.cache_data`` keyed by model sha256 + image sha256 + settings, so moving a slider
   never re-runs the network. They hold the CAM grid, not full-size maps: pages map it onto the photo with
-  :func:`facefake_core.model.map_to_photo`, which is cheap and lets them choose the colour scale.
+  :func:`facefake_core.imaging.cam_overlay`, which is cheap and lets them choose the colour scale.
 * Evaluations persist in the core's SQLite store; re-opening a set reads it back without model work.
 """
 
@@ -24,15 +24,10 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from facefake_core import Explanation, Model, Prediction, load_model
-from facefake_core.browse import stored_heatmap
-from facefake_core.evaluation import Evaluation, Row
-from facefake_core.evaluation import evaluate as _evaluate
-from facefake_core.images import Photo, load_photo
-from facefake_core.loading import default_source as _default_source
+from facefake_core import Explanation, Model, Prediction, default_source as _default_source, load_model
+from facefake_core.evaluation import Evaluation, Row, Store, evaluate as _evaluate, stored_cam
+from facefake_core.imaging import Photo, cam_overlay, load_photo, thumbnail
 from facefake_core.progress import Progress
-from facefake_core.render import overlay, thumbnail
-from facefake_core.store import Store
 
 
 class Registry:
@@ -138,7 +133,7 @@ def photo_from_path(path: str, mtime_ns: int) -> Photo:
 @st.cache_data(max_entries=32, show_spinner=False)
 def synthetic(seed: int, label: str, style: str) -> Photo:
     """A synthetic demo portrait (the offline demo's generator; instant, nothing is built)."""
-    from facefake_core.synth import render_portrait
+    from facefake_core.demo import render_portrait
 
     return dataclasses.replace(load_photo(render_portrait(seed, label, style)), name=f"synth-{label}-{style}-{seed}")
 
@@ -178,10 +173,10 @@ def run_evaluation(mdl: Model, source: str, progress: Progress | None = None) ->
 def stored_overlay(_mdl: Model, model_sha: str, _row: Row, image_sha: str, path: str, colormap: str, alpha: float,
                    size: int | None, vmax: float | None = None) -> np.ndarray:
     """An evaluated image with its stored CAM drawn on it (no model run), shrunk to ``size`` when given."""
+    cam = stored_cam(_row)
     pixels = load_photo(path).pixels
-    heat = stored_heatmap(_row, _mdl.prep, pixels.shape[:2], vmax)
     h, w = pixels.shape[:2]
-    out = overlay(pixels, heat, alpha, colormap, _mdl.prep.crop_box(w, h))
+    out = cam_overlay(pixels, cam, _mdl.prep.crop_box(w, h), vmax=vmax, alpha=alpha, colormap=colormap)
     return thumbnail(out, size) if size else out
 
 
@@ -201,9 +196,9 @@ def _dof_key(kind: str, ev: Evaluation, *params: Hashable) -> tuple:
 
 def dof_counterfactuals(mdl: Model, ev: Evaluation, slices: tuple[str, ...], kinds: tuple[str, ...], cap: int,
                         progress: Progress | None = None, run: bool = True):
-    """The set's counterfactual summary (:func:`facefake_core.dof_analysis.counterfactual_summary`), computed once
+    """The set's counterfactual summary (:func:`facefake_core.analysis.counterfactual_summary`), computed once
     per set and settings; with ``run=False``, only one already computed (else ``None``)."""
-    from facefake_core.dof_analysis import counterfactual_summary
+    from facefake_core.analysis import counterfactual_summary
 
     key = _dof_key("counterfactuals", ev, slices, kinds, cap)
     if not run:
@@ -213,9 +208,9 @@ def dof_counterfactuals(mdl: Model, ev: Evaluation, slices: tuple[str, ...], kin
 
 
 def dof_class_spectra(ev: Evaluation, cap: int, progress: Progress | None = None, run: bool = True):
-    """Per-class mean spectra of the set (:func:`facefake_core.dof_analysis.class_spectra`), computed once per set;
+    """Per-class mean spectra of the set (:func:`facefake_core.analysis.class_spectra`), computed once per set;
     with ``run=False``, only ones already computed (else ``None``)."""
-    from facefake_core.dof_analysis import class_spectra
+    from facefake_core.analysis import class_spectra
 
     key = _dof_key("spectra", ev, cap)
     if not run:
@@ -225,8 +220,8 @@ def dof_class_spectra(ev: Evaluation, cap: int, progress: Progress | None = None
 
 @st.cache_data(max_entries=16, show_spinner="Running the edited copies through the model…")
 def dof_sweep(_mdl: Model, model_sha: str, _photo: Photo, image_sha: str, kind: str) -> list:
-    """:func:`facefake_core.probe.sweep` of one photo (each point's ``heatmap`` dropped: map ``raw_cam`` to draw)."""
-    from facefake_core.probe import sweep
+    """:func:`facefake_core.analysis.sweep` of one photo (each point's ``heatmap`` dropped: map ``raw_cam`` to draw)."""
+    from facefake_core.analysis import sweep
 
     return [dataclasses.replace(p, explanation=dataclasses.replace(p.explanation, heatmap=None))
             for p in sweep(_mdl, _photo, kind)]
@@ -234,7 +229,7 @@ def dof_sweep(_mdl: Model, model_sha: str, _photo: Photo, image_sha: str, kind: 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def dof_image_spectra(_pixels: np.ndarray, image_sha: str, face_box: tuple[int, ...] | None) -> dict:
-    """Radial spectra of one photo's regions (:func:`facefake_core.dof_analysis.image_spectra`)."""
-    from facefake_core.dof_analysis import image_spectra
+    """Radial spectra of one photo's regions (:func:`facefake_core.analysis.image_spectra`)."""
+    from facefake_core.analysis import image_spectra
 
     return image_spectra(_pixels, face_box)

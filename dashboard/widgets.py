@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import streamlit as st
 
 from facefake_core import CONFIG, Model, ModelInfo
-from facefake_core.explain import CAM_METHODS
-from facefake_core.render import COLORMAPS
+from facefake_core.imaging import COLORMAPS
+from facefake_core.model import CAM_METHODS
 
 MODEL_KEY = "model"  # session state: the Model the sidebar loaded for this run, or None
 SRC_KEY, WHY_KEY = "model_src", "model_why"  # session state: the source the sidebar names, and why

@@ -1,6 +1,14 @@
 """facefake_core: load a fastai fake-face classifier, predict, explain with CAM, evaluate hard sets.
 
-The package never imports streamlit; the dashboard is a thin layer over these functions.
+The layers, lowest first (imports only go down; the package never imports streamlit):
+
+* ``config``, ``errors``, ``progress``: named defaults, the exception hierarchy, the progress callback type;
+* ``imaging``: pixels only (decode, geometry, render, focus, spectra, edits); ``safeload``: safe unpickling;
+* ``model``: a loaded classifier (preprocessing, network, CAM, the two file formats);
+* ``evaluation``: hard sets, the runner, the store, metrics, browsing, rounds, triage; ``training``: fine-tuning;
+* ``analysis``: set-level tables and sweeps; ``demo``: the offline demo's data and rounds;
+* ``sources``: what a model-source string means (``hf://``, ``demo:``, a path, the default);
+* ``cli``: the command line, a leaf.
 """
 
 import warnings
@@ -18,12 +26,14 @@ from .errors import (  # noqa: E402
     ModelLoadError,
     UnsafeModelError,
 )
-from .evaluation import Evaluation, evaluate  # noqa: E402
-from .loading import load_model  # noqa: E402
+from .evaluation import Evaluation, Row, Store, evaluate  # noqa: E402
+from .imaging import FocusMeasures, Photo, load_photo  # noqa: E402
 from .model import Explanation, Model, ModelInfo, Prediction  # noqa: E402
+from .sources import default_source, load_model  # noqa: E402
 
 
 __all__ = [
-    "CONFIG", "Config", "DemoBuildError", "Evaluation", "Explanation", "FacefakeError", "HardSetError", "ImageLoadError",
-    "Model", "ModelInfo", "ModelLoadError", "Prediction", "UnsafeModelError", "evaluate", "load_model",
+    "CONFIG", "Config", "DemoBuildError", "Evaluation", "Explanation", "FacefakeError", "FocusMeasures", "HardSetError",
+    "ImageLoadError", "Model", "ModelInfo", "ModelLoadError", "Photo", "Prediction", "Row", "Store",
+    "UnsafeModelError", "default_source", "evaluate", "load_model", "load_photo",
 ]

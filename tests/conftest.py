@@ -78,6 +78,26 @@ def export_learner(root: Path, arch_name: str = "resnet50", size: int = LEARNER_
     return out
 
 
+def dof_photo(seed: int, sharp_background: bool, w: int = 160, h: int = 120) -> np.ndarray:
+    """draw_photo's smooth gradient reads as a narrow depth of field; blocky texture everywhere reads as sharp."""
+    img = draw_photo(seed, w, h).astype(float)
+    if sharp_background:
+        rng = np.random.default_rng(1000 + seed)
+        img += rng.normal(0, 25, (h // 4, w // 4)).repeat(4, 0).repeat(4, 1)[..., None]
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def make_dof_set(root: Path, n: int = 2) -> Path:
+    """``root/fake`` (n sharp, n narrow) and ``root/real`` (n sharp, n narrow) PNGs."""
+    for k, label in enumerate(["fake", "real"]):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            for sharp in (True, False):
+                img = dof_photo(50 * k + 10 * i + sharp, sharp)
+                Image.fromarray(img).save(root / label / f"{'sharp' if sharp else 'narrow'}_{i}.png")
+    return root
+
+
 @pytest.fixture(scope="session")
 def learner_pkl(tmp_path_factory) -> Path:
     """A fastai resnet50 learner (random init, Resize(128) crop), exported with ``learn.export``."""

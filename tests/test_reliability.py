@@ -23,8 +23,8 @@ from PIL import Image
 
 from conftest import draw_photo
 from facefake_core import CONFIG, ImageLoadError, evaluate
-from facefake_core.images import load_photo
-from facefake_core.store import Store
+from facefake_core.evaluation import Store
+from facefake_core.imaging import load_photo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -163,7 +163,7 @@ def test_limits_are_enforced_with_a_clear_message(tmp_path, monkeypatch):
     Image.fromarray(draw_photo(1, 300, 200)).save(p)
     with pytest.raises(ImageLoadError, match="over the 50,000-pixel limit"):
         load_photo(p, max_pixels=50_000)
-    from facefake_core import images
+    from facefake_core.imaging import photo as images
 
     monkeypatch.setattr(images, "CONFIG", type(CONFIG)(max_file_bytes=1000))
     with pytest.raises(ImageLoadError, match="over the"):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from facefake_core import FacefakeError
-from facefake_core.render import png_bytes, thumbnail
+from facefake_core.imaging import png_bytes, thumbnail
 
 from dashboard import inputs, state, tables
 from dashboard.pickers import IMAGE_TYPES

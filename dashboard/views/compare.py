@@ -5,9 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from facefake_core import Explanation, FacefakeError
-from facefake_core.images import Photo
-from facefake_core.model import map_to_photo
-from facefake_core.render import overlay
+from facefake_core.imaging import Photo, cam_overlay
 
 from dashboard import sidebar, state, tables
 from dashboard.pickers import IMAGE_TYPES, model_sources, photo_picker
@@ -21,9 +19,9 @@ def _side_by_side(items: list[tuple[str, Photo, Explanation]], cam: CamSettings)
     """Heatmaps in columns; with a shared scale, 1.0 is the strongest CAM value among all of them."""
     vmax = max(float(e.raw_cam.max()) for _, _, e in items) if cam.shared else None
     for col, (title, photo, e) in zip(st.columns(len(items)), items):
-        heat = map_to_photo(e.raw_cam, e.crop_box, photo.pixels.shape[:2], vmax)
         pos = max(e.probs, key=e.probs.get)
-        col.image(overlay(photo.pixels, heat, cam.alpha, cam.colormap, e.crop_box), width="stretch",
+        drawn = cam_overlay(photo.pixels, e.raw_cam, e.crop_box, vmax=vmax, alpha=cam.alpha, colormap=cam.colormap)
+        col.image(drawn, width="stretch",
                   caption=f"{title}: {e.label} (P({pos}) {e.probs[pos]:.2f}); CAM peak {float(e.raw_cam.max()):.3g}")
     if vmax is not None:
         st.caption(f"One colour scale for all: full colour = CAM value {vmax:.4g}.")

@@ -4,140 +4,30 @@ Reads the hard set last evaluated on the Hard set page (``?set=`` or this sessio
 mean P(fake) against depth-of-field bins, the narrow-DOF slice table, where the stored CAMs fall for errors and
 correct predictions, and what blurring or sharpening the background does to whole slices. A scatter of P(fake)
 against the sharpness ratio opens one image (``?image=`` holds its path) for a counterfactual sweep with heatmaps
-and its spectra against the class means. The figures below are pure: frames in, figures out.
+and its spectra against the class means. The figures are in ``dashboard/dof_figures.py``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
 from facefake_core import CONFIG, FacefakeError, Model
-from facefake_core.counterfactual import VARIANTS
-from facefake_core.dof_analysis import (
-    MAX_PER_SLICE, SUMMARY_KINDS, CounterfactualSummary, cam_bokeh_groups, default_slices, error_by_dof,
-    focus_frame, row_by_path, selected_path, slice_name, slice_table,
+from facefake_core.analysis import (
+    MAX_PER_SLICE, SUMMARY_KINDS, cam_bokeh_groups, default_slices, error_by_dof, focus_frame, row_by_path,
+    slice_name, slice_table,
 )
-from facefake_core.evaluation import Evaluation, Row
-from facefake_core.focus import NARROW_DOF_THRESHOLD
-from facefake_core.metrics import predict_at
-from facefake_core.model import map_to_photo
-from facefake_core.render import overlay
+from facefake_core.evaluation import Evaluation, Row, predict_at
+from facefake_core.imaging import NARROW_DOF_THRESHOLD, VARIANTS, cam_overlay
 
-from dashboard import state
+from dashboard import dof_figures, state
 from dashboard.pickers import HARDSET_KEY
 from dashboard.widgets import progress_bar, require_model
 
 KEY = "dof"
 IMAGE_KEY = f"{KEY}_image"
 PERCENT = st.column_config.NumberColumn(format="percent")
-_CLASS_COLOURS = ("#d6336c", "#2b8a3e", "#1c7ed6", "#f08c00")
-_OK, _WRONG = "#2b8a3e", "#e03131"
-_MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
-
-
-# -- figures ------------------------------------------------------------------------------------------------
-def _bins_figure(table, vocab, column: str, title: str) -> go.Figure:
-    fig = go.Figure([go.Bar(x=part["bin"], y=part[column], name=label, text=[f"n={n}" for n in part["n"]],
-                            marker_color=_CLASS_COLOURS[i % 4], textposition="outside")
-                     for i, label in enumerate(vocab) for part in [table[table["label"] == label]]])
-    fig.update_layout(title=title, barmode="group", xaxis_title="depth-of-field score bin (log10 face / background)",
-                      yaxis={"range": [0, 1.1], "tickformat": ".0%" if column == "error_rate" else ".1f"},
-                      height=340, margin=_MARGIN)
-    return fig
-
-
-def _scatter_figure(frame, x: str, selected: str | None, positive: str) -> go.Figure:
-    xs = frame[x].clip(lower=1e-3) if x == "sharpness_ratio" else frame[x]
-    fig = go.Figure()
-    for correct in (False, True):
-        for label, symbol in zip(sorted(frame["label"].unique()), ("circle", "diamond", "square", "cross")):
-            part = frame[(frame["correct"] == correct) & (frame["label"] == label)]
-            if part.empty:
-                continue
-            fig.add_trace(go.Scatter(
-                x=xs[part.index], y=part["p_fake"], mode="markers",
-                name=f"{label} · {'correct' if correct else 'error'}",
-                marker={"color": _OK if correct else _WRONG, "symbol": symbol, "size": 9, "opacity": 0.8},
-                customdata=np.stack([part["path"], part["label"], part["path"].map(lambda p: Path(p).name)], -1),
-                hovertemplate=f"%{{customdata[2]}} (true %{{customdata[1]}})<br>P({positive}) %{{y:.3f}}<br>"
-                              f"{x} %{{x:.3g}}<extra></extra>"))
-    chosen = frame[frame["path"] == selected]
-    if not chosen.empty:
-        fig.add_trace(go.Scatter(x=xs[chosen.index], y=chosen["p_fake"], mode="markers", name="open image",
-                                 marker={"size": 18, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "black"}},
-                                 hoverinfo="skip"))
-    cut = NARROW_DOF_THRESHOLD if x == "dof_score" else 10 ** NARROW_DOF_THRESHOLD
-    fig.add_vline(x=cut, line_dash="dot", line_color="#868e96")
-    # An annotation on a log axis takes log10 of its position, which is the score threshold itself.
-    fig.add_annotation(x=NARROW_DOF_THRESHOLD, y=1, yref="paper", text=" narrow DOF →", showarrow=False,
-                       xanchor="left", font={"color": "#868e96"})
-    axis = {"title": x.replace("_", " ")}
-    if x == "sharpness_ratio":  # whole ratios as ticks (plotly labels a short log range with bare mantissas)
-        ticks = [0.125, 0.25, 0.5, 1, 2, 4, 8, 16, 32]
-        axis.update(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
-    fig.update_layout(xaxis=axis,
-                      yaxis={"title": f"P({positive})", "range": [-0.02, 1.02]}, height=420, margin=_MARGIN,
-                      clickmode="event+select")
-    return fig
-
-
-def _sweep_figure(points, positive: str, label: str) -> go.Figure:
-    values = [p.value for p in points]
-    probs = [p.explanation.probs[positive] for p in points]
-    fig = go.Figure(go.Scatter(x=values, y=probs, mode="lines+markers", line={"color": "#d6336c"},
-                               hovertemplate=f"{label} %{{x:g}}<br>P({positive}) %{{y:.4f}}<extra></extra>"))
-    fig.add_hline(y=CONFIG.threshold, line_dash="dot", line_color="#868e96")
-    fig.update_layout(xaxis_title=label, yaxis={"title": f"P({positive})", "range": [0, 1]}, height=300,
-                      margin=_MARGIN)
-    return fig
-
-
-def _spectrum_figure(region: str, stats: dict, image_profile, name: str) -> go.Figure:
-    fig = go.Figure()
-    for i, (label, by_region) in enumerate(stats.items()):
-        s = by_region.get(region)
-        if s is None:
-            continue
-        colour = _CLASS_COLOURS[i % 4]
-        fig.add_trace(go.Scatter(x=np.r_[s.freqs, s.freqs[::-1]], y=np.r_[s.mean + s.std, (s.mean - s.std)[::-1]],
-                                 fill="toself", line={"width": 0}, fillcolor=colour, opacity=0.15,
-                                 name=f"{label} ± 1 sd", hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=s.freqs, y=s.mean, mode="lines", line={"color": colour},
-                                 name=f"{label} mean ({s.count} images)"))
-    if image_profile is not None:
-        fig.add_trace(go.Scatter(x=image_profile.freqs, y=image_profile.log_power, mode="lines",
-                                 line={"color": "black", "width": 2.5}, name=name))
-    fig.update_layout(xaxis_title="frequency (cycles / px)", yaxis_title="log10 power of the high-pass residual",
-                      height=360, margin=_MARGIN)
-    return fig
-
-
-def _bokeh_figure(groups: dict, measure: str, title: str) -> go.Figure:
-    fig = go.Figure([go.Box(y=g[measure], name=f"{name} ({g['n']})", boxpoints="all", jitter=0.4, boxmean=True,
-                            marker_color=_WRONG if name == "error" else _OK) for name, g in groups.items()])
-    fig.update_layout(title=title, yaxis={"range": [0, 1], "tickformat": ".0%"}, height=340, margin=_MARGIN,
-                      showlegend=False)
-    return fig
-
-
-def _summary_figure(summary: CounterfactualSummary, positive: str) -> go.Figure:
-    kinds = list(dict.fromkeys(summary.table["kind"]))
-    fig = make_subplots(rows=1, cols=len(kinds), subplot_titles=[VARIANTS[k].label for k in kinds], shared_yaxes=True)
-    slices = list(dict.fromkeys(summary.table["slice"]))
-    for j, kind in enumerate(kinds, 1):
-        for i, name in enumerate(slices):
-            part = summary.table[(summary.table["kind"] == kind) & (summary.table["slice"] == name)]
-            fig.add_trace(go.Scatter(x=part["value"], y=part["mean_p_fake"], mode="lines+markers", name=name,
-                                     legendgroup=name, showlegend=j == 1, line={"color": _CLASS_COLOURS[i % 4]}),
-                          row=1, col=j)
-    fig.update_yaxes(range=[0, 1], title_text=f"mean P({positive})", col=1)
-    fig.update_layout(height=340, margin=_MARGIN)
-    return fig
 
 
 # -- sections -----------------------------------------------------------------------------------------------
@@ -155,8 +45,10 @@ def _bins(ev: Evaluation, threshold: float) -> None:
     n = st.number_input("Quantile bins of the depth-of-field score", 1, 10, 4, key=f"{KEY}_bins")
     table = error_by_dof(ev, threshold, int(n))
     left, right = st.columns(2)
-    left.plotly_chart(_bins_figure(table, ev.vocab, "error_rate", f"Error rate at {threshold:.2f}"), key=f"{KEY}_err")
-    right.plotly_chart(_bins_figure(table, ev.vocab, "mean_p_fake", f"Mean P({ev.positive})"), key=f"{KEY}_pbins")
+    left.plotly_chart(dof_figures.bins_figure(table, ev.vocab, "error_rate", f"Error rate at {threshold:.2f}"),
+                      key=f"{KEY}_err")
+    right.plotly_chart(dof_figures.bins_figure(table, ev.vocab, "mean_p_fake", f"Mean P({ev.positive})"),
+                       key=f"{KEY}_pbins")
     st.caption(f"Scores at or above {NARROW_DOF_THRESHOLD:.2f} count as a narrow depth of field (the median "
                "background block is defocused).")
 
@@ -174,8 +66,9 @@ def _bokeh(ev: Evaluation, threshold: float) -> None:
         st.info("This set was evaluated without CAMs, so there is nothing to place.")
         return
     left, right = st.columns(2)
-    left.plotly_chart(_bokeh_figure(groups, "bokeh_share", "CAM mass on defocused blocks"), key=f"{KEY}_bokeh")
-    right.plotly_chart(_bokeh_figure(groups, "face_share", "CAM mass on the face box"), key=f"{KEY}_face")
+    left.plotly_chart(dof_figures.bokeh_figure(groups, "bokeh_share", "CAM mass on defocused blocks"),
+                      key=f"{KEY}_bokeh")
+    right.plotly_chart(dof_figures.bokeh_figure(groups, "face_share", "CAM mass on the face box"), key=f"{KEY}_face")
     fmt = lambda v: "n/a" if v is None else f"{v:.1%}"
     st.caption(f"Mean share on defocused blocks: errors {fmt(groups['error']['mean_bokeh_share'])}, correct "
                f"{fmt(groups['correct']['mean_bokeh_share'])}. On the face box: errors "
@@ -210,7 +103,7 @@ def _counterfactual_summary(model: Model, ev: Evaluation) -> None:
         st.info("The chosen slices hold no images.")
         return
     st.markdown("\n".join(f"- {s}" for s in summary.sentences()))
-    st.plotly_chart(_summary_figure(summary, ev.positive), key=f"{KEY}_cf_fig")
+    st.plotly_chart(dof_figures.summary_figure(summary, ev.positive), key=f"{KEY}_cf_fig")
     with st.expander("Table"):
         st.dataframe(summary.table, hide_index=True)
     for path, reason in summary.skipped:
@@ -221,12 +114,12 @@ def _scatter(ev: Evaluation, threshold: float, frame) -> None:
     axis = st.radio("Horizontal axis", ["sharpness_ratio", "dof_score"], horizontal=True, key=f"{KEY}_axis",
                     format_func=lambda a: {"sharpness_ratio": "sharpness ratio (face / background, log)",
                                            "dof_score": "depth-of-field score"}[a])
-    st.plotly_chart(_scatter_figure(frame, axis, st.query_params.get("image"), ev.positive), key=f"{KEY}_scatter",
-                    on_select=_on_click, selection_mode="points")
+    st.plotly_chart(dof_figures.scatter_figure(frame, axis, st.query_params.get("image"), ev.positive),
+                    key=f"{KEY}_scatter", on_select=_on_click, selection_mode="points")
 
 
 def _on_click() -> None:
-    path = selected_path(st.session_state.get(f"{KEY}_scatter"))
+    path = dof_figures.selected_path(st.session_state.get(f"{KEY}_scatter"))
     if path:
         st.query_params["image"] = path
         st.session_state[IMAGE_KEY] = path
@@ -261,12 +154,12 @@ def _detail(model: Model, ev: Evaluation, row: Row, threshold: float) -> None:
         c1.error(str(err).splitlines()[0])
     facts = {"true class": row.label, f"P({pos})": f"{row.probs[pos]:.4f}",
              f"decision at {threshold:.2f}": predict_at([row.probs[pos]], ev.vocab, threshold)[0],
-             "depth-of-field score": f"{f['dof_score']:.2f}", "narrow DOF": "yes" if f["narrow_dof"] else "no",
-             "sharpness ratio": f"{f['sharpness_ratio']:.3g}", "defocused share": f"{f['defocus_fraction']:.1%}",
-             "face found by": f.get("face_source", "—")}
-    if "bokeh_share" in f:
-        facts["CAM on defocused blocks"] = f"{f['bokeh_share']:.1%}"
-        facts["CAM on the face box"] = f"{f['face_share']:.1%}"
+             "depth-of-field score": f"{f.dof_score:.2f}", "narrow DOF": "yes" if f.narrow_dof else "no",
+             "sharpness ratio": f"{f.sharpness_ratio:.3g}", "defocused share": f"{f.defocus_fraction:.1%}",
+             "face found by": f.face_source or "—"}
+    if row.bokeh_share is not None and row.face_share is not None:
+        facts["CAM on defocused blocks"] = f"{row.bokeh_share:.1%}"
+        facts["CAM on the face box"] = f"{row.face_share:.1%}"
     c3.markdown("\n".join(f"- **{k}:** {v}" for k, v in facts.items()))
     if c3.button("Open in Inspect", key=f"{KEY}_to_inspect"):
         st.switch_page("views/inspect.py", query_params={"image": row.path})
@@ -282,12 +175,11 @@ def _explorer(model: Model, ev: Evaluation, row: Row) -> None:
     except (FacefakeError, OSError, ValueError) as err:
         st.error(str(err).splitlines()[0])
         return
-    st.plotly_chart(_sweep_figure(points, ev.positive, VARIANTS[kind].label), key=f"{KEY}_sweep")
+    st.plotly_chart(dof_figures.sweep_figure(points, ev.positive, VARIANTS[kind].label), key=f"{KEY}_sweep")
     vmax = max(float(p.explanation.raw_cam.max()) for p in points) if shared else None
     for col, p in zip(st.columns(len(points)), points):
         e = p.explanation
-        heat = map_to_photo(e.raw_cam, e.crop_box, e.photo.shape[:2], vmax)
-        col.image(overlay(e.photo, heat, CONFIG.overlay_alpha, CONFIG.colormap, e.crop_box), width="stretch",
+        col.image(cam_overlay(e.photo, e.raw_cam, e.crop_box, vmax=vmax), width="stretch",
                   caption=f"{p.value:g} · P({ev.positive}) {e.probs[ev.positive]:.3f}")
 
 
@@ -305,8 +197,7 @@ def _spectra(ev: Evaluation, row: Row) -> None:
             return
     try:
         pixels = state.photo_from_path(row.path, Path(row.path).stat().st_mtime_ns).pixels
-        box = row.focus.get("face_box")
-        mine = state.dof_image_spectra(pixels, row.image_sha, tuple(box) if box else None)
+        mine = state.dof_image_spectra(pixels, row.image_sha, row.focus.face_box if row.focus else None)
     except (FacefakeError, OSError, ValueError) as err:
         st.error(str(err).splitlines()[0])
         return
@@ -317,7 +208,7 @@ def _spectra(ev: Evaluation, row: Row) -> None:
         if region not in mine and not stats:
             tab.info(f"No {region} region: no face box was found in this image.")
             continue
-        tab.plotly_chart(_spectrum_figure(region, stats or {}, mine.get(region), Path(row.path).name),
+        tab.plotly_chart(dof_figures.spectrum_figure(region, stats or {}, mine.get(region), Path(row.path).name),
                          key=f"{KEY}_spec_{region}")
 
 

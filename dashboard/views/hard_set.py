@@ -12,14 +12,13 @@ from pathlib import Path
 import streamlit as st
 
 from facefake_core import CONFIG, FacefakeError, Model
-from facefake_core.browse import cell_from_selection, errors_by_loss, find_row, rows_in_cell
-from facefake_core.evaluation import Evaluation, Row
-from facefake_core.metrics import Metrics, curves, predict_at
-from facefake_core.rounds import seed_table
-from facefake_core.store import MARKS
-from facefake_core.triage import copy_model_wrong, marks_csv
+from facefake_core.evaluation import (
+    MARKS, Evaluation, Metrics, Row, copy_model_wrong, curves, errors_by_loss, find_row, marks_csv, predict_at,
+    rows_in_cell, seed_table,
+)
 
 from dashboard import figures, inputs, state
+from dashboard.figures import cell_from_selection
 from dashboard.pickers import HARDSET_KEY, hardset_picker, write_link
 from dashboard.widgets import progress_bar, require_model
 
@@ -128,8 +127,8 @@ def _detail(model: Model, ev: Evaluation, threshold: float, marks: dict) -> None
              **{f"P({c})": f"{p:.4f}" for c, p in row.probs.items()}, "loss (cross-entropy)": f"{row.loss:.4f}",
              "image sha256": row.image_sha}
     c3.markdown("\n".join(f"- **{k}:** {v}" for k, v in facts.items()))
-    if row.focus:
-        c3.json(row.focus, expanded=False)
+    if row.focus is not None:
+        c3.json(row.focus_dict(), expanded=False)
     current = marks.get(row.image_sha, {}).get("mark", NO_MARK)
     mark_key = f"{KEY}_mark_{row.image_sha[:16]}"
     c3.radio("Triage mark", [NO_MARK, *MARKS], index=[NO_MARK, *MARKS].index(current), horizontal=True,

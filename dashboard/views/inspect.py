@@ -7,8 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from facefake_core import FacefakeError
-from facefake_core.model import map_to_photo
-from facefake_core.render import overlay, png_bytes
+from facefake_core.imaging import cam_overlay, png_bytes
 
 from dashboard import figures, state
 from dashboard.pickers import photo_picker
@@ -36,8 +35,7 @@ def main() -> None:
     except (FacefakeError, ValueError) as err:
         st.error(str(err))
         return
-    heat = map_to_photo(e.raw_cam, e.crop_box, photo.pixels.shape[:2], vmax)
-    drawn = overlay(photo.pixels, heat, cam.alpha, cam.colormap, e.crop_box)
+    drawn = cam_overlay(photo.pixels, e.raw_cam, e.crop_box, vmax=vmax, alpha=cam.alpha, colormap=cam.colormap)
 
     left, right = st.columns(2)
     h, w = photo.pixels.shape[:2]

@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from facefake_core import CONFIG, FacefakeError
-from facefake_core.rounds import disagreements, seed_table
+from facefake_core.evaluation import disagreements, seed_table
 
 from dashboard import sidebar, state
 from dashboard.pickers import hardset_picker, model_sources

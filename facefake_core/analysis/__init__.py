@@ -1,0 +1,26 @@
+"""Set-level analyses over evaluated sets: the depth-of-field tables and slices, counterfactual sweeps of photos
+and of slices, and per-class spectra.
+
+Layer 4: above :mod:`facefake_core.evaluation`. Tables are tidy :class:`pandas.DataFrame` objects.
+"""
+
+from .dof import (
+    MAX_PER_SLICE,
+    cam_bokeh_groups,
+    default_slices,
+    dof_edges,
+    error_by_dof,
+    focus_frame,
+    row_by_path,
+    slice_name,
+    slice_rows,
+    slice_table,
+)
+from .spectra import class_spectra, image_spectra
+from .sweeps import SUMMARY_KINDS, CounterfactualSummary, SweepPoint, counterfactual_summary, sweep
+
+__all__ = [
+    "CounterfactualSummary", "MAX_PER_SLICE", "SUMMARY_KINDS", "SweepPoint", "cam_bokeh_groups",
+    "class_spectra", "counterfactual_summary", "default_slices", "dof_edges", "error_by_dof", "focus_frame",
+    "image_spectra", "row_by_path", "slice_name", "slice_rows", "slice_table", "sweep",
+]

@@ -1,0 +1,83 @@
+"""Commands on one model and single images: ``info``, ``predict``, ``explain``, ``convert``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..config import CONFIG
+from ..errors import FacefakeError
+from ..imaging import COLORMAPS, cam_overlay, load_photo, png_bytes
+from ..model import CAM_METHODS, convert
+from ._common import add_common, emit, load
+
+
+def cmd_info(args, progress) -> int:
+    info = load(args, progress).info.to_dict()
+    emit(args, info, "\n".join(f"{k:>14}: {v}" for k, v in info.items()))
+    return 0
+
+
+def cmd_predict(args, progress) -> int:
+    model = load(args, progress)
+    out, failed = [], 0
+    for i, path in enumerate(args.images):
+        try:
+            out.append(model.predict_batch([load_photo(path)])[0].to_dict() | {"path": path})
+        except FacefakeError as err:
+            failed += 1
+            out.append({"path": path, "error": str(err)})
+        progress(i + 1, len(args.images), "predicting")
+    lines = [f"{o['path']}: error: {o['error']}" if "error" in o else
+             f"{o['path']}: {o['label']}  " + "  ".join(f"P({k})={v:.3f}" for k, v in o["probs"].items()) for o in out]
+    emit(args, out, "\n".join(lines))
+    return 1 if failed else 0
+
+
+def cmd_explain(args, progress) -> int:
+    model = load(args, progress)
+    e = model.explain(args.image, method=args.method, target=args.target, layer=args.layer)
+    drawn = cam_overlay(e.photo, e.raw_cam, e.crop_box, alpha=args.alpha, colormap=args.colormap,
+                        outline=not args.no_box)
+    Path(args.out).write_bytes(png_bytes(drawn))
+    data = e.to_dict() | {"path": args.image, "out": args.out}
+    emit(args, data, f"{args.image}: {e.label} (P({e.target})={e.probs[e.target]:.3f}); {e.method} on "
+                      f"{e.layer} written to {args.out}, crop box {e.crop_box}")
+    return 0
+
+
+def cmd_convert(args, progress) -> int:
+    model = load(args, progress)
+    folder = convert(model, args.out_dir)
+    emit(args, {"source": model.info.source, "out": str(folder)},
+           f"wrote {folder}/model.safetensors and model.json; load it with --model {folder}")
+    return 0
+
+
+def register(sub) -> None:
+    """Add this module's commands to the main parser's subparsers."""
+    p = sub.add_parser("info", help="describe the model (architecture, vocab, input size, sha256, CAM layer)")
+    add_common(p)
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("predict", help="classify images; one JSON object per input, in order")
+    p.add_argument("images", nargs="+", metavar="IMG")
+    add_common(p)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("explain", help="write a CAM heatmap overlay at the photo's upright size")
+    p.add_argument("image", metavar="IMG")
+    p.add_argument("--out", required=True, metavar="FILE.png", help="where to write the overlay PNG")
+    p.add_argument("--method", default=CONFIG.cam_method, choices=list(CAM_METHODS))
+    p.add_argument("--target", default=None, help="class to explain (default: the predicted class)")
+    p.add_argument("--layer", default=None, help="layer1..layer4 for ResNets (default: layer4)")
+    p.add_argument("--alpha", type=float, default=CONFIG.overlay_alpha, help="heatmap opacity, 0..1")
+    p.add_argument("--colormap", default=CONFIG.colormap, choices=list(COLORMAPS))
+    p.add_argument("--no-box", action="store_true", help="do not outline the region the model saw")
+    add_common(p)
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("convert", help="write a model as safetensors + JSON (loads without unpickling)")
+    p.add_argument("model", metavar="MODEL", help="the model to convert (same forms as --model)")
+    p.add_argument("out_dir", metavar="OUT_DIR")
+    add_common(p)
+    p.set_defaults(func=cmd_convert)

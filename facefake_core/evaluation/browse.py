@@ -1,0 +1,83 @@
+"""Browsing an evaluated hard set: confusion-matrix cells, errors ordered by loss, stored heatmaps. (Which cell a
+chart click picked is the dashboard's business: ``dashboard/selection.py``.)
+
+Everything here works on an :class:`~facefake_core.evaluation.Evaluation` at a decision threshold on P(fake); no
+function runs the model. Rows come back most-wrong first (highest cross-entropy of the true class), so the
+images that teach the most are on top.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..imaging.geometry import map_to_photo
+from ..model import Preprocessing
+from .metrics import predict_at
+from .runner import Evaluation, Row
+
+Cell = tuple[str, str]  # (true class, predicted class)
+
+
+def decisions(ev: Evaluation, threshold: float) -> list[str]:
+    """The predicted class of each row of ``ev`` at ``threshold`` on P(positive), in row order."""
+    return predict_at(ev.p_pos(), ev.vocab, threshold)
+
+
+def by_loss(rows: Sequence[Row]) -> list[Row]:
+    """Rows ordered most-wrong first (loss descending); ties keep a stable order by path."""
+    return sorted(rows, key=lambda r: (-r.loss, r.path))
+
+
+def rows_in_cell(ev: Evaluation, threshold: float, true: str, pred: str) -> list[Row]:
+    """The rows whose true class is ``true`` and whose decision at ``threshold`` is ``pred``, most-wrong first.
+
+    Raises:
+        ValueError: ``true`` or ``pred`` is not one of the evaluation's classes.
+    """
+    for name in (true, pred):
+        if name not in ev.vocab:
+            raise ValueError(f"unknown class {name!r}; choose one of {', '.join(ev.vocab)}")
+    picked = [r for r, d in zip(ev.rows, decisions(ev, threshold)) if r.label == true and d == pred]
+    return by_loss(picked)
+
+
+def errors_by_loss(ev: Evaluation, threshold: float) -> list[Row]:
+    """Every row misclassified at ``threshold``, most-wrong first."""
+    return by_loss([r for r, d in zip(ev.rows, decisions(ev, threshold)) if r.label != d])
+
+
+def find_row(ev: Evaluation, image_sha: str) -> Row | None:
+    """The row of an image by its content hash, or ``None`` (e.g. a stale deep link)."""
+    return next((r for r in ev.rows if r.image_sha == image_sha), None)
+
+
+def stored_cam(row: Row) -> np.ndarray:
+    """The raw CAM grid stored with an evaluated row (the target layer's GradCAM of the predicted class).
+
+    Raises:
+        ValueError: the row has no stored CAM (evaluated without CAMs).
+    """
+    if row.cam is None:
+        raise ValueError(f"{row.path}: no CAM was stored for this image; evaluate it again with CAMs")
+    return row.cam
+
+
+def stored_heatmap(row: Row, prep: Preprocessing, photo_hw: tuple[int, int], vmax: float | None = None) -> np.ndarray:
+    """The heatmap of an evaluated row, from its stored CAM grid (no model run).
+
+    Args:
+        row: a row with a stored ``cam`` (the target layer's GradCAM of the predicted class).
+        prep: the evaluating model's preprocessing (it fixes the crop box).
+        photo_hw: ``(H, W)`` of the upright photo.
+        vmax: shared colour scale; ``None`` normalises this map alone.
+
+    Returns:
+        float32 ``(H, W)`` in [0, 1], zero outside the crop box.
+
+    Raises:
+        ValueError: the row has no stored CAM (evaluated without CAMs).
+    """
+    h, w = photo_hw
+    return map_to_photo(stored_cam(row), prep.crop_box(w, h), (h, w), vmax)

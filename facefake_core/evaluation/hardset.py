@@ -1,0 +1,174 @@
+"""Finding the labelled images of a hard set, and refusing a set that cannot be evaluated as given.
+
+A hard set is either a folder whose subfolders name the classes (matched to the model's vocab
+case-insensitively, at any depth, so ``test/real`` and ``test/fake`` work), or a CSV manifest with ``path`` and
+``label`` columns (paths relative to the manifest's folder, and inside it). Every problem that would make the
+evaluation meaningless is raised as one :class:`HardSetError` before any model work is done.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import HardSetError
+
+# .svg is listed so that a vector file in a set is reported as unreadable rather than silently skipped.
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".svg"}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One labelled entry; ``path`` may turn out unreadable (that is an error row, not a set error)."""
+
+    path: str
+    label: str
+    style: str = ""
+
+
+@dataclass(frozen=True)
+class HardSet:
+    """The resolved items of a set, in a stable order, with where they came from."""
+
+    source: str
+    items: tuple[Item, ...]
+    skipped: tuple[str, ...] = field(default=())
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = defaultdict(int)
+        for it in self.items:
+            out[it.label] += 1
+        return dict(out)
+
+
+def _match(name: str, vocab: Sequence[str]) -> str | None:
+    low = {v.lower(): v for v in vocab}
+    return low.get(name.lower())
+
+
+def _from_folder(root: Path, vocab: Sequence[str]) -> HardSet:
+    items: list[Item] = []
+    found: dict[str, list[Path]] = defaultdict(list)
+    other_dirs: list[str] = []
+    seen_real: set[str] = set()
+    # followlinks=False: a symlink loop inside a set cannot send the walk round in circles.
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        here = Path(dirpath)
+        real = os.path.realpath(here)
+        if real in seen_real:
+            dirnames[:] = []
+            continue
+        seen_real.add(real)
+        label = _match(here.name, vocab) if here != root else None
+        if label is None:
+            if here != root and here.parent == root:
+                other_dirs.append(here.name)
+            continue
+        found[label].append(here)
+        dirnames[:] = []  # a class folder's own subfolders belong to it
+        for entry in sorted(os.scandir(here), key=lambda e: e.name):
+            if Path(entry.name).suffix.lower() in IMAGE_EXTS:
+                items.append(Item(str(here / entry.name), label))
+            elif entry.is_dir(follow_symlinks=False):
+                for sub, _, files in os.walk(entry.path, followlinks=False):
+                    items += [Item(str(Path(sub) / f), label) for f in sorted(files)
+                              if Path(f).suffix.lower() in IMAGE_EXTS]
+    if not found:
+        have = ", ".join(sorted(other_dirs)[:6]) or "none"
+        raise HardSetError(f"{root}: no class folders named {' / '.join(vocab)} (subfolders found: {have}); "
+                           "put the images in one folder per class")
+    missing = [v for v in vocab if v not in found]
+    if missing:
+        raise HardSetError(f"{root}: no folder for class {', '.join(missing)}; the model's classes are "
+                           f"{', '.join(vocab)}")
+    return HardSet(str(root), tuple(items))
+
+
+def _from_manifest(path: Path, vocab: Sequence[str]) -> HardSet:
+    base = path.parent.resolve()
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            cols = {c.strip().lower(): c for c in (reader.fieldnames or [])}
+            lacking = [c for c in ("path", "label") if c not in cols]
+            if lacking:
+                raise HardSetError(f"{path.name}: manifest lacks column {', '.join(lacking)} "
+                                   f"(has: {', '.join(cols) or 'none'}); it needs path,label")
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise HardSetError(f"{path.name}: cannot read the manifest ({err})") from None
+    items = []
+    for n, row in enumerate(rows, start=2):
+        rel, lab = (row.get(cols["path"]) or "").strip(), (row.get(cols["label"]) or "").strip()
+        label = _match(lab, vocab)
+        if label is None:
+            raise HardSetError(f"{path.name} line {n}: label {lab!r} is not one of {', '.join(vocab)}")
+        full = (base / rel).resolve() if not os.path.isabs(rel) else Path(rel).resolve()
+        if base not in full.parents:
+            raise HardSetError(f"{path.name} line {n}: path {rel!r} is outside the manifest's folder")
+        style = (row.get(cols["style"]) or "").strip() if "style" in cols else ""
+        items.append(Item(str(base / rel), label, style))
+    return HardSet(str(path), tuple(items))
+
+
+def discover(source: str | os.PathLike, vocab: Sequence[str]) -> HardSet:
+    """Resolve a hard-set source into labelled items and check its layout.
+
+    Args:
+        source: a folder of class subfolders, or a ``.csv`` manifest.
+        vocab: the model's classes.
+
+    Raises:
+        HardSetError: no class folders, classes that do not match the vocab, an empty class, a manifest with
+            missing columns or paths outside its folder.
+    """
+    p = Path(source).expanduser()
+    if not p.exists():
+        raise HardSetError(f"{source}: no such folder or file")
+    hs = _from_manifest(p, vocab) if p.is_file() and p.suffix.lower() == ".csv" else (
+        _from_folder(p, vocab) if p.is_dir() else None)
+    if hs is None:
+        raise HardSetError(f"{source}: give a folder of class subfolders or a .csv manifest")
+    if manifest_styles := _styles_from_manifest(p):
+        hs = HardSet(hs.source, tuple(Item(i.path, i.label, manifest_styles.get(os.path.realpath(i.path), ""))
+                                      for i in hs.items), hs.skipped)
+    empty = [v for v in vocab if hs.counts.get(v, 0) == 0]
+    if empty:
+        raise HardSetError(f"{source}: class {', '.join(empty)} has no images")
+    return hs
+
+
+def _styles_from_manifest(folder: Path) -> dict[str, str]:
+    """A folder set may carry a ``manifest.csv`` with a ``style`` column (the demo's does); read it if so."""
+    m = folder / "manifest.csv"
+    if not folder.is_dir() or not m.is_file():
+        return {}
+    try:
+        with open(m, newline="", encoding="utf-8-sig") as f:
+            return {os.path.realpath(folder / r["path"]): r.get("style", "") for r in csv.DictReader(f)
+                    if r.get("path")}
+    except (OSError, KeyError, csv.Error, UnicodeDecodeError):
+        return {}
+
+
+def check_duplicates(hashes: dict[str, str], items: Sequence[Item]) -> None:
+    """Refuse a set where the same image content carries two labels.
+
+    Args:
+        hashes: path -> sha256 of the file's bytes (unreadable files absent).
+    """
+    labels: dict[str, dict[str, str]] = defaultdict(dict)
+    for it in items:
+        h = hashes.get(it.path)
+        if h is not None:
+            labels[h].setdefault(it.label, it.path)
+    clashes = [v for v in labels.values() if len(v) > 1]
+    if clashes:
+        first = " vs ".join(f"{Path(p).name} ({lab})" for lab, p in clashes[0].items())
+        raise HardSetError(f"{len(clashes)} image(s) appear under two labels, e.g. {first}; remove the duplicates")

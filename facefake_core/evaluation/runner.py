@@ -1,0 +1,365 @@
+"""Evaluating a labelled hard set: batched, stored, resumable.
+
+Each image is hashed; results already in the store for this model's sha256 are reused, so a second run does no
+model work and a killed run resumes where it stopped. Focus measures depend on the image alone: they are
+stored under its sha256 and reused by every model evaluated on the set. The rest goes through the model in
+batches. On the CPU, batches run in parallel lanes, each decoding its own images and then running them
+single-threaded, so that no core is oversubscribed; on an accelerator, worker threads decode the next batch
+while the model works. Each batch yields probabilities and the CAM grid from one pass (see
+:mod:`facefake_core.explain`) and is written to the store in one transaction by the calling thread. An
+unreadable file becomes an error row and never stops the run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import queue
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from ..config import CONFIG
+from ..errors import ImageLoadError
+from ..imaging.focus import FOCUS_VERSION, FocusMeasures, cam_in_bokeh, measure_focus
+from ..imaging.geometry import map_to_photo
+from ..imaging.photo import decode, read_bytes
+from ..model import Model, SplitModel, default_batch_size, forward_only, predict_and_cam
+from ..progress import Progress
+from .hardset import HardSet, Item, check_duplicates, discover
+from .metrics import Metrics, compute, positive_class
+from .store import Store, StoredResult
+
+Batch = list[tuple[str, str]]  # (path, sha256) of each image
+
+
+@dataclass(frozen=True)
+class Row:
+    """One image of an evaluated set. ``error`` is set (and the rest empty) when the file was unreadable.
+
+    Attributes:
+        cam: float32 ``(h, w)`` raw CAM grid of the predicted class on the target layer, or ``None``.
+        focus: the photo's depth-of-field measures (without the block map), or ``None``.
+        bokeh_share, face_share: shares of the CAM's mass on defocused blocks and on the face box
+            (:func:`~facefake_core.imaging.focus.cam_in_bokeh`), or ``None`` without CAM or focus measures.
+    """
+
+    path: str
+    label: str
+    style: str = ""
+    image_sha: str = ""
+    probs: dict[str, float] = field(default_factory=dict)
+    cam: np.ndarray | None = field(default=None, repr=False)
+    focus: FocusMeasures | None = None
+    error: str | None = None
+    bokeh_share: float | None = None
+    face_share: float | None = None
+
+    @classmethod
+    def from_stored(cls, path: str, label: str, style: str, image_sha: str, s: StoredResult) -> "Row":
+        """A row from the store's record (whose focus dict holds the measures and the CAM's shares)."""
+        f = s.focus or {}
+        return cls(path, label, style, image_sha, s.probs, s.cam, FocusMeasures.from_dict(f) if f else None,
+                   bokeh_share=f.get("bokeh_share"), face_share=f.get("face_share"))
+
+    def focus_dict(self) -> dict | None:
+        """The focus measures and the CAM's shares as one JSON-safe dict (what ``--json`` prints), or ``None``."""
+        if self.focus is None:
+            return None
+        shares = {"bokeh_share": self.bokeh_share, "face_share": self.face_share}
+        return {**self.focus.to_dict(), **{k: v for k, v in shares.items() if v is not None}}
+
+    @property
+    def pred(self) -> str:
+        return max(self.probs, key=self.probs.get) if self.probs else ""
+
+    @property
+    def loss(self) -> float:
+        """Cross-entropy of the true class: how wrong the model was."""
+        return -math.log(max(self.probs.get(self.label, 0.0), 1e-12))
+
+    def to_dict(self) -> dict:
+        if self.error:
+            return {"path": self.path, "error": self.error}
+        d = {"path": self.path, "label": self.label, "pred": self.pred, "probs": self.probs}
+        if self.style:
+            d["style"] = self.style
+        if self.focus is not None:
+            d["focus"] = self.focus_dict()
+        return d
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A model's results on a hard set; metrics at any threshold come from :meth:`metrics`."""
+
+    model_sha: str
+    vocab: tuple[str, ...]
+    source: str
+    rows: tuple[Row, ...]
+    errors: tuple[Row, ...]
+    computed: int
+    reused: int
+
+    @property
+    def positive(self) -> str:
+        return positive_class(self.vocab)
+
+    def p_pos(self) -> np.ndarray:
+        return np.array([r.probs[self.positive] for r in self.rows], float)
+
+    def metrics(self, threshold: float = CONFIG.threshold) -> Metrics:
+        return compute([r.label for r in self.rows], self.p_pos(), self.vocab, threshold)
+
+    def to_dict(self, threshold: float = CONFIG.threshold) -> dict:
+        return {**self.metrics(threshold).to_dict(), "computed": self.computed, "reused": self.reused,
+                "rows": [r.to_dict() for r in self.rows], "errors": [r.to_dict() for r in self.errors]}
+
+
+def _hash_items(items: Sequence[Item], store: Store, pool: ThreadPoolExecutor) -> tuple[dict[str, str], dict[str, str]]:
+    """path -> sha256 for readable files, path -> error for the rest; known hashes come from the store."""
+    import hashlib
+
+    stats: dict[str, tuple[int, int]] = {}
+    errors: dict[str, str] = {}
+    for it in items:
+        try:
+            st = os.stat(it.path)
+            stats[it.path] = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            pass  # read_bytes below words the error
+    known = store.get_hashes(stats)
+
+    def one(path: str) -> tuple[str, str | None, str | None]:
+        try:
+            return path, hashlib.sha256(read_bytes(path)).hexdigest(), None
+        except ImageLoadError as err:
+            return path, None, str(err)
+
+    fresh = []
+    for path, sha, err in pool.map(one, [it.path for it in items if it.path not in known]):
+        if err:
+            errors[path] = err
+        else:
+            known[path] = sha
+            fresh.append((path, *stats[path], sha))
+    store.put_hashes(fresh)
+    return known, errors
+
+
+def _prepare(model: Model, path: str, with_focus: bool, known=None):
+    """Per-image CPU work: decode, preprocess, focus measures (unless ``known``). Returns (photo shape, item tensor,
+    focus) or an error."""
+    try:
+        pixels, _ = decode(read_bytes(path), os.path.basename(path))
+    except ImageLoadError as err:
+        return None, str(err)
+    focus = known if known is not None else measure_focus(pixels) if with_focus else None
+    return (pixels.shape[:2], model.prep.item(pixels), focus), None
+
+
+def _known_focus(store: Store, shas: Sequence[str]) -> dict:
+    """Focus measures already stored for these images under the current rule, as FocusMeasures."""
+    return {h: FocusMeasures.from_dict(d, bm) for h, (d, bm) in store.get_focus(shas, FOCUS_VERSION).items()}
+
+
+def _focus_dict(state, raw: np.ndarray | None, box, hw) -> dict | None:
+    if state is None:
+        return None
+    d = state.to_dict()
+    if raw is not None:
+        d.update(cam_in_bokeh(map_to_photo(raw, box, hw), state))
+    return d
+
+
+def _run_batch(model: Model, split: SplitModel | None, batch: Batch, prepared: list) -> tuple[list, dict, list]:
+    """Model work for one batch of prepared images: store rows ``(sha, probs, cam, layer, focus dict)``, errors by
+    path, and ``(sha, FocusMeasures)`` of each image that has them."""
+    errors, ready = {}, []
+    for (path, h), (prep, err) in zip(batch, prepared):
+        if err:
+            errors[path] = err
+        else:
+            ready.append((h, *prep))
+    if not ready:
+        return [], errors, []
+    x = model.batch([r[2] for r in ready])
+    if split is not None:
+        res = predict_and_cam(split, x)
+        probs, raws = res.probs, res.raw_cam
+    else:
+        probs, raws = forward_only(model.net, x), [None] * len(ready)
+    rows = []
+    for (h, hw, _, focus), p, raw in zip(ready, probs, raws):
+        box = model.prep.crop_box(hw[1], hw[0])
+        rows.append((h, {v: float(q) for v, q in zip(model.vocab, p)}, raw,
+                     model.info.target_layer if raw is not None else None, _focus_dict(focus, raw, box, hw)))
+    return rows, errors, [(h, focus) for h, _, _, focus in ready if focus is not None]
+
+
+def _pipelined(model, split, batches: Iterator[Batch], prepare, pool: ThreadPoolExecutor) -> Iterator:
+    """One model thread; the pool decodes one batch ahead of it (accelerators, a one-thread CPU, ``lanes=1``)."""
+    pending: deque[tuple[Batch, list[Future]]] = deque()
+
+    def submit() -> None:
+        b = next(batches, None)
+        if b is not None:
+            pending.append((b, [pool.submit(prepare, p, h) for p, h in b]))
+
+    submit(), submit()
+    while pending:
+        batch, futures = pending.popleft()
+        submit()
+        yield batch, _run_batch(model, split, batch, [f.result() for f in futures])
+
+
+def _in_lanes(model, split, batches: Iterator[Batch], prepare, lanes: int, threads: int) -> Iterator:
+    """CPU: ``lanes`` threads, each decoding its own batch and then running it with ``threads`` torch threads.
+
+    Nothing runs beside a lane's forward pass but the other lanes, so no core is oversubscribed, and batches in
+    parallel use the cores better than one batch split across them (``benchmarks/ceiling.py``). Results come back
+    to the calling thread, which stores them; an error in a lane is raised there once the others have finished
+    their batches (which are handed on and stored). torch's thread count is per thread once set, but a thread that
+    first uses torch while the lanes run starts with ``threads``; the caller's count is restored at the end.
+    """
+    take, results, stop = threading.Lock(), queue.Queue(), threading.Event()
+
+    def lane() -> None:
+        try:
+            torch.set_num_threads(threads)
+            while not stop.is_set():
+                with take:
+                    batch = next(batches, None)
+                if batch is None:
+                    break
+                prepared = [prepare(p, h) for p, h in batch]
+                results.put((batch, _run_batch(model, split, batch, prepared)))
+        except BaseException as err:  # noqa: BLE001 - handed to the caller, which raises it
+            results.put(err)
+        finally:
+            results.put(None)
+
+    caller_threads = torch.get_num_threads()
+    workers = [threading.Thread(target=lane, name=f"facefake-lane-{i}", daemon=True) for i in range(lanes)]
+    for w in workers:
+        w.start()
+    try:
+        running, error = lanes, None
+        while running:
+            item = results.get()
+            if item is None:
+                running -= 1
+            elif isinstance(item, BaseException):
+                error = error or item
+                stop.set()  # the other lanes finish their batch, which is still handed on and stored
+            else:
+                yield item
+        if error is not None:
+            raise error
+    finally:
+        stop.set()
+        for w in workers:
+            w.join()
+        torch.set_num_threads(caller_threads)
+
+
+def _batches(todo: list[tuple[str, str]], size: int) -> Iterator[Batch]:
+    for i in range(0, len(todo), size):
+        yield todo[i : i + size]
+
+
+def decode_workers() -> int:
+    """Decoding threads beside a single model thread (accelerators; a CPU given one torch thread): half the cores,
+    1 to 4. Also the hashing threads."""
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
+
+
+def cpu_lanes(threads: int | None = None, lanes: int | None = None) -> tuple[int, int]:
+    """``(lanes, torch threads per lane)`` for evaluating on the CPU with ``threads`` torch threads in all (default:
+    the caller's count): one lane per thread, at most 4 (or ``lanes``), the threads shared out among them.
+
+    Measured on 2 cores (ResNet50, 256 px, batch 4, ``benchmarks/ceiling.py``): two single-threaded lanes forward
+    10-30% more images per second than one batch at a time on both threads, and decoding inside the lanes costs
+    only its own CPU time.
+    """
+    total = threads or torch.get_num_threads()
+    n = max(1, min(total, lanes or 4))
+    return n, max(1, total // n)
+
+
+def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store | None = None,
+             batch_size: int | None = None, progress: Progress | None = None, with_cam: bool = True,
+             with_focus: bool = True, workers: int | None = None, lanes: int | None = None) -> Evaluation:
+    """Evaluate ``model`` on a hard set, reusing and filling the store.
+
+    Args:
+        model: a loaded model.
+        source: a folder of class subfolders, a CSV manifest, or a :class:`HardSet`.
+        store: results store; ``None`` opens the default one.
+        batch_size: images per forward pass (default: :func:`~facefake_core.model.default_batch_size`).
+        progress: called as ``progress(done, total, what)``.
+        with_cam: store the target layer's GradCAM grid of the predicted class with each row.
+        with_focus: store focus / depth-of-field measures with each row.
+        workers: hashing threads, and decoding threads beside a single model thread (default:
+            :func:`decode_workers`). On a CPU with more than one torch thread, images are decoded inside the
+            model's lanes instead (:func:`cpu_lanes`).
+        lanes: on the CPU, batches run in parallel (default: :func:`cpu_lanes`); 1 runs one model thread on all
+            of torch's threads, fed by the decoding threads.
+
+    Raises:
+        HardSetError: the set's layout cannot be evaluated (before any model work).
+    """
+    hs = source if isinstance(source, HardSet) else discover(source, model.vocab)
+    store = store or Store()
+    sha = model.info.sha256
+    batch_size = batch_size or default_batch_size(model.device)
+    with ThreadPoolExecutor(max_workers=workers or decode_workers()) as pool:
+        hashes, read_errors = _hash_items(hs.items, store, pool)
+        check_duplicates(hashes, hs.items)
+        stored = store.get_results(sha, list(hashes.values()))
+        if with_focus:  # rows whose focus measures are missing or from an older rule are computed again
+            stored = {h: r for h, r in stored.items() if (r.focus or {}).get("focus_version") == FOCUS_VERSION}
+        todo = list({h: p for p, h in hashes.items() if h not in stored}.items())  # each new content once
+        todo = [(p, h) for h, p in todo]
+        decode_errors: dict[str, str] = {}
+        total, done = len(todo), 0
+        if progress:
+            progress(0, total, "evaluating")
+        split = model.split() if with_cam else None
+        batches = _batches(todo, batch_size)
+        lanes, threads = cpu_lanes(lanes=lanes) if model.device.type == "cpu" else (1, 0)
+        known = _known_focus(store, [h for _, h in todo]) if with_focus else {}  # measured for another model
+
+        def prepare(path: str, h: str):
+            return _prepare(model, path, with_focus, known.get(h))
+
+        stream = (_in_lanes(model, split, batches, prepare, lanes, threads) if lanes > 1
+                  else _pipelined(model, split, batches, prepare, pool))
+        with closing(stream):  # a caller that stops (an exception from progress) stops the lanes at once
+            for batch, (new, errors, states) in stream:
+                decode_errors.update(errors)
+                if new:
+                    store.put_results(sha, new)
+                fresh = [(h, st.to_dict(), st.block_map) for h, st in states if h not in known]
+                if fresh:
+                    store.put_focus(FOCUS_VERSION, fresh)
+                stored.update({n[0]: StoredResult(n[1], n[2], n[3], n[4]) for n in new})
+                done += len(batch)
+                if progress:
+                    progress(done, total, "evaluating")
+    rows, errors = [], []
+    for it in hs.items:
+        err = read_errors.get(it.path) or decode_errors.get(it.path)
+        h = hashes.get(it.path)
+        if err or h not in stored:
+            errors.append(Row(it.path, it.label, it.style, h or "", error=err or f"{os.path.basename(it.path)}: unreadable"))
+            continue
+        rows.append(Row.from_stored(it.path, it.label, it.style, h, stored[h]))
+    return Evaluation(sha, model.vocab, hs.source, tuple(rows), tuple(errors), computed=total - len(decode_errors),
+                      reused=len(rows) - (total - len(decode_errors)))

@@ -1,0 +1,189 @@
+"""The SQLite store: model results under (model sha256, image sha256), focus measures under the image's sha256
+(they do not depend on the model), and triage marks.
+
+One file (``CONFIG.store_path``) in WAL mode. Each call opens its own short-lived connection, so the store is
+safe to share between threads and processes; every batch is written in one transaction, so a process killed
+mid-run leaves only whole batches behind, and a re-run skips every image already stored.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from ..config import CONFIG
+
+MARKS = ("label wrong", "model wrong", "unsure")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    model_sha TEXT NOT NULL,
+    image_sha TEXT NOT NULL,
+    probs TEXT NOT NULL,          -- JSON {class: probability}
+    cam BLOB,                     -- float32 .npy of the layer grid, un-normalised
+    cam_layer TEXT,
+    focus TEXT,                   -- JSON of focus measures, or NULL
+    created REAL NOT NULL,
+    PRIMARY KEY (model_sha, image_sha)
+);
+CREATE TABLE IF NOT EXISTS focus (
+    image_sha TEXT NOT NULL,
+    version INTEGER NOT NULL,     -- the focus rule's version (FOCUS_VERSION)
+    measures TEXT NOT NULL,       -- JSON of the focus measures
+    block_map BLOB NOT NULL,      -- float32 .npy of the block map
+    PRIMARY KEY (image_sha, version)
+);
+CREATE TABLE IF NOT EXISTS file_hashes (
+    path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, sha TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS triage (
+    model_sha TEXT NOT NULL,
+    image_sha TEXT NOT NULL,
+    mark TEXT NOT NULL,
+    path TEXT,
+    label TEXT,
+    updated REAL NOT NULL,
+    PRIMARY KEY (model_sha, image_sha)
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    probs: dict[str, float]
+    cam: np.ndarray | None
+    cam_layer: str | None
+    focus: dict | None
+
+
+def _npy(arr: np.ndarray | None) -> bytes | None:
+    if arr is None:
+        return None
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(arr, np.float32), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _from_npy(blob: bytes | None) -> np.ndarray | None:
+    return None if blob is None else np.load(io.BytesIO(blob), allow_pickle=False)
+
+
+def _select_in(con: sqlite3.Connection, sql: str, params: Sequence, keys: Sequence[str]) -> Iterator[tuple]:
+    """Rows of ``sql`` (whose ``IN ({})`` takes the keys) for every key, asked 500 at a time (SQLite's variable
+    limit); ``params`` come before the keys."""
+    keys = list(dict.fromkeys(keys))
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
+        yield from con.execute(sql.format(",".join("?" * len(chunk))), [*params, *chunk])
+
+
+class Store:
+    """Results and triage marks in one SQLite file.
+
+    Args:
+        path: the database file; ``None`` uses ``CONFIG.store_path``. Its folder is created.
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else CONFIG.store_path
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Switching to WAL takes an exclusive lock that busy_timeout does not wait for: two sessions opening
+        # the store at the same moment must retry rather than fail with "database is locked".
+        for attempt in range(100):
+            try:
+                with self._connect() as con:
+                    con.execute("PRAGMA journal_mode=WAL")
+                    con.executescript(_SCHEMA)
+                break
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or attempt == 99:
+                    raise
+                time.sleep(0.05)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.path, timeout=60)
+        try:
+            con.execute("PRAGMA busy_timeout=60000")
+            with con:  # one transaction: committed on success, rolled back on error
+                yield con
+        finally:
+            con.close()
+
+    # -- results ------------------------------------------------------------------------------------------
+    def get_results(self, model_sha: str, image_shas: Sequence[str]) -> dict[str, StoredResult]:
+        """Stored results of one model for the given images (absent ones are simply missing)."""
+        out: dict[str, StoredResult] = {}
+        q = "SELECT image_sha, probs, cam, cam_layer, focus FROM results WHERE model_sha=? AND image_sha IN ({})"
+        with self._connect() as con:
+            for sha, probs, cam, layer, focus in _select_in(con, q, [model_sha], image_shas):
+                out[sha] = StoredResult(json.loads(probs), _from_npy(cam), layer, json.loads(focus) if focus else None)
+        return out
+
+    def put_results(self, model_sha: str, rows: Iterable[tuple[str, dict, np.ndarray | None, str | None, dict | None]]
+                    ) -> int:
+        """Write ``(image_sha, probs, cam, cam_layer, focus)`` rows in one transaction; returns how many."""
+        now = time.time()
+        data = [(model_sha, sha, json.dumps(probs), _npy(cam), layer, json.dumps(focus) if focus else None, now)
+                for sha, probs, cam, layer, focus in rows]
+        with self._connect() as con:
+            con.executemany("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?)", data)
+        return len(data)
+
+    def count_results(self, model_sha: str | None = None) -> int:
+        with self._connect() as con:
+            if model_sha is None:
+                return con.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+            return con.execute("SELECT COUNT(*) FROM results WHERE model_sha=?", (model_sha,)).fetchone()[0]
+
+    # -- focus measures (of the image alone, so every model evaluated on a set shares them) -------------------
+    def get_focus(self, image_shas: Sequence[str], version: int) -> dict[str, tuple[dict, np.ndarray]]:
+        """Stored ``(measures, block_map)`` of the given images under the focus rule ``version``."""
+        q = "SELECT image_sha, measures, block_map FROM focus WHERE version=? AND image_sha IN ({})"
+        with self._connect() as con:
+            return {sha: (json.loads(measures), _from_npy(block_map))
+                    for sha, measures, block_map in _select_in(con, q, [version], image_shas)}
+
+    def put_focus(self, version: int, rows: Iterable[tuple[str, dict, np.ndarray]]) -> None:
+        """Write ``(image_sha, measures, block_map)`` rows of the focus rule ``version`` in one transaction."""
+        data = [(sha, version, json.dumps(measures), _npy(block_map)) for sha, measures, block_map in rows]
+        with self._connect() as con:
+            con.executemany("INSERT OR REPLACE INTO focus VALUES (?,?,?,?)", data)
+
+    # -- file hashes (so re-opening a set does not re-read every file) ----------------------------------------
+    def get_hashes(self, stats: dict[str, tuple[int, int]]) -> dict[str, str]:
+        """Known hashes of files whose ``(size, mtime_ns)`` still match."""
+        q = "SELECT path, size, mtime_ns, sha FROM file_hashes WHERE path IN ({})"
+        with self._connect() as con:
+            return {p: sha for p, size, mtime, sha in _select_in(con, q, [], list(stats)) if stats[p] == (size, mtime)}
+
+    def put_hashes(self, rows: Iterable[tuple[str, int, int, str]]) -> None:
+        with self._connect() as con:
+            con.executemany("INSERT OR REPLACE INTO file_hashes VALUES (?,?,?,?)", list(rows))
+
+    # -- triage -------------------------------------------------------------------------------------------
+    def set_mark(self, model_sha: str, image_sha: str, mark: str | None, path: str = "", label: str = "") -> None:
+        """Mark an image for a model (one of :data:`MARKS`), or clear the mark with ``None``."""
+        with self._connect() as con:
+            if mark is None:
+                con.execute("DELETE FROM triage WHERE model_sha=? AND image_sha=?", (model_sha, image_sha))
+                return
+            if mark not in MARKS:
+                raise ValueError(f"unknown mark {mark!r}; choose one of {', '.join(MARKS)}")
+            con.execute("INSERT OR REPLACE INTO triage VALUES (?,?,?,?,?,?)",
+                        (model_sha, image_sha, mark, path, label, time.time()))
+
+    def marks(self, model_sha: str) -> dict[str, dict]:
+        """image sha -> ``{mark, path, label, updated}`` for one model."""
+        with self._connect() as con:
+            rows = con.execute("SELECT image_sha, mark, path, label, updated FROM triage WHERE model_sha=?",
+                               (model_sha,)).fetchall()
+        return {r[0]: {"mark": r[1], "path": r[2], "label": r[3], "updated": r[4]} for r in rows}

@@ -1,0 +1,133 @@
+"""A loaded classifier: :class:`Model` wraps the network of a fastai vision learner (``Sequential(body, head)``),
+its vocab and its :class:`~facefake_core.model.preprocess.Preprocessing`, and predicts and explains photos.
+
+It keeps no per-call state, so one instance can serve many threads: every CAM call hooks a fresh wrapper around
+the shared modules, never the modules themselves. :func:`build_model` is the one place a :class:`Model` is
+assembled, whatever file it came from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..config import CONFIG
+from ..errors import ModelLoadError
+from ..imaging.geometry import map_to_photo
+from ..imaging.photo import ImageInput, Photo, load_photo
+from .cam import SplitModel, forward_only, predict_and_cam
+from .network import describe_arch, fold_batchnorm, layer_names, memory_format
+from .preprocess import Preprocessing
+from .results import Explanation, ModelInfo, Prediction
+
+
+class Model:
+    """A fastai vision classifier ready to predict and explain.
+
+    Args:
+        net: the learner's ``Sequential(body, head)``. Kept as ``source_net`` (what :mod:`~facefake_core.convert`
+            writes); ``net`` is the copy that runs: BatchNorms folded (:func:`fold_batchnorm`), in eval mode,
+            gradients off for its parameters, on the device.
+        vocab: class names in output order.
+        prep: inference preprocessing.
+        info: the model card.
+    """
+
+    def __init__(self, net: nn.Module, vocab: Sequence[str], prep: Preprocessing, info: ModelInfo) -> None:
+        self.device = torch.device(info.device)
+        self.memory_format = memory_format(self.device)
+        self.source_net = net.eval().requires_grad_(False)
+        self.net = fold_batchnorm(net).to(self.device, memory_format=self.memory_format).requires_grad_(False)
+        self.vocab = tuple(str(v) for v in vocab)
+        self.prep = prep
+        self.info = info
+        self.layers = layer_names(net)
+
+    # -- inputs -------------------------------------------------------------------------------------------
+    def prepare(self, photos: Sequence[Photo]) -> torch.Tensor:
+        """``(B, 3, h, w)`` normalised input for photos, on the model's device."""
+        return self.batch([self.prep.item(p.pixels) for p in photos])
+
+    def batch(self, items: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Item tensors (:meth:`Preprocessing.item`) to the normalised input batch, in the network's memory format."""
+        return self.prep.batch(items, self.device).contiguous(memory_format=self.memory_format)
+
+    def target_index(self, target: str | int | None) -> int | None:
+        if target is None or target == "":
+            return None
+        if isinstance(target, (int, np.integer)):
+            if not 0 <= int(target) < len(self.vocab):
+                raise ValueError(f"target index {target} is out of range for classes {list(self.vocab)}")
+            return int(target)
+        low = [v.lower() for v in self.vocab]
+        if str(target).lower() not in low:
+            raise ValueError(f"unknown target class {target!r}; choose one of {', '.join(self.vocab)}")
+        return low.index(str(target).lower())
+
+    def split(self, layer: str | None = None) -> SplitModel:
+        name = layer or self.info.target_layer
+        if name not in self.layers:
+            raise ValueError(f"unknown layer {name!r}; choose one of {', '.join(self.layers)}")
+        return SplitModel.at(self.net, self.layers[name])
+
+    # -- calls --------------------------------------------------------------------------------------------
+    def _prediction(self, photo: Photo, probs: np.ndarray) -> Prediction:
+        return Prediction(photo.name, self.vocab[int(np.argmax(probs))],
+                          {v: float(p) for v, p in zip(self.vocab, probs)}, photo.notes)
+
+    def predict(self, image: ImageInput) -> Prediction:
+        """Class and probabilities of one image (path, bytes, PIL image or RGB uint8 array)."""
+        return self.predict_batch([load_photo(image)])[0]
+
+    def predict_batch(self, photos: Sequence[Photo]) -> list[Prediction]:
+        probs = forward_only(self.net, self.prepare(photos))
+        return [self._prediction(ph, p) for ph, p in zip(photos, probs)]
+
+    def explain(self, image: ImageInput, method: str = CONFIG.cam_method, target: str | int | None = None,
+                layer: str | None = None, vmax: float | None = None) -> Explanation:
+        """Prediction and CAM heatmap of one image from one forward pass.
+
+        Args:
+            image: path, bytes, PIL image or RGB uint8 array.
+            method: CAM method name (see :data:`facefake_core.explain.CAM_METHODS`).
+            target: class to explain (name or index); ``None`` explains the predicted class.
+            layer: CAM layer name (``layer1``..``layer4`` for ResNets); ``None`` is the model's default.
+            vmax: shared colour scale for the heatmap; ``None`` normalises this image alone.
+        """
+        return self.explain_batch([load_photo(image)], method, target, layer, vmax)[0]
+
+    def explain_batch(self, photos: Sequence[Photo], method: str = CONFIG.cam_method,
+                      target: str | int | None = None, layer: str | None = None,
+                      vmax: float | None = None) -> list[Explanation]:
+        layer = layer or self.info.target_layer
+        res = predict_and_cam(self.split(layer), self.prepare(photos), method, self.target_index(target))
+        out = []
+        for ph, probs, raw, t in zip(photos, res.probs, res.raw_cam, res.targets):
+            box = self.prep.crop_box(ph.pixels.shape[1], ph.pixels.shape[0])
+            pred = self._prediction(ph, probs)
+            out.append(Explanation(
+                pred.path, pred.label, pred.probs, pred.notes,
+                heatmap=map_to_photo(raw, box, ph.pixels.shape[:2], vmax), raw_cam=raw, crop_box=box,
+                method=method, target=self.vocab[int(t)], layer=layer, photo=ph.pixels))
+        return out
+
+
+def build_model(net, vocab, prep: Preprocessing, *, sha256: str, source: str, path: str, load_method: str,
+                device: str, stubbed=(), remapped=(), notes=()) -> Model:
+    """Wrap a network with its card; the one place a :class:`Model` is assembled."""
+    try:
+        layers = layer_names(net)
+        arch = describe_arch(net)
+    except (TypeError, IndexError, AttributeError):
+        raise ModelLoadError(f"{Path(path).name}: not a fastai vision model (no convolutional body)") from None
+    if not layers:
+        raise ModelLoadError(f"{Path(path).name}: the model's body has no convolutional layer to explain")
+    info = ModelInfo(arch=arch, vocab=tuple(map(str, vocab)), input_size=prep.size, resize_method=prep.method,
+                     pad_mode=prep.pad_mode, sha256=sha256, source=source, path=path,
+                     target_layer=list(layers)[-1], layers=tuple(layers), load_method=load_method, device=device,
+                     stubbed=tuple(stubbed), remapped=tuple(remapped), notes=tuple(notes))
+    return Model(net, vocab, prep, info)

@@ -1,0 +1,209 @@
+"""Hard-set evaluation: rows, metrics, the store skipping work, unreadable files, batching."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import draw_photo
+from facefake_core import HardSetError, evaluate
+from facefake_core.evaluation import Store, compute
+
+
+def make_set(root, n=3, extra_bad=True):
+    for k, label in enumerate(["fake", "real"]):
+        (root / "test" / label).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(draw_photo(500 + 10 * k + i, 150, 130)).save(root / "test" / label / f"{i}.png")
+    if extra_bad:
+        (root / "test" / "fake" / "broken.jpg").write_bytes(b"not an image at all")
+    return root
+
+
+def test_evaluate_rows_metrics_and_errors(model, tmp_path):
+    ev = evaluate(model, make_set(tmp_path / "set"), store=Store(tmp_path / "s.sqlite"), batch_size=4)
+    assert len(ev.rows) == 6 and len(ev.errors) == 1
+    assert "broken.jpg" in ev.errors[0].error and "\n" not in ev.errors[0].error
+    for r in ev.rows:
+        expected = model.predict(r.path).probs
+        assert r.probs == pytest.approx(expected, abs=1e-5)
+        assert r.cam.shape == (4, 4)
+    m = ev.metrics(0.5)
+    by_hand = compute([r.label for r in ev.rows], [r.probs["fake"] for r in ev.rows], ["fake", "real"], 0.5)
+    assert m.confusion.tolist() == by_hand.confusion.tolist()
+    d = ev.to_dict()
+    assert set(d) >= {"n", "labels", "confusion", "per_class_accuracy", "auc", "ap", "eer", "rows", "errors"}
+
+
+def test_second_run_does_no_model_work(model, tmp_path, monkeypatch):
+    store = Store(tmp_path / "s.sqlite")
+    root = make_set(tmp_path / "set")
+    first = evaluate(model, root, store=store)
+    assert first.computed == 6
+
+    def boom(*a, **k):
+        raise AssertionError("model work on a re-run")
+
+    monkeypatch.setattr("facefake_core.evaluation.runner.predict_and_cam", boom)
+    second = evaluate(model, root, store=store)
+    assert second.computed == 0 and second.reused == 6
+    for a, b in zip(first.rows, second.rows):
+        assert a.probs == b.probs and np.array_equal(a.cam, b.cam) and a.focus_dict() == b.focus_dict()
+
+
+def test_batched_equals_per_image(model, tmp_path):
+    root = make_set(tmp_path / "set", extra_bad=False)
+    big = evaluate(model, root, store=Store(tmp_path / "a.sqlite"), batch_size=6)
+    one = evaluate(model, root, store=Store(tmp_path / "b.sqlite"), batch_size=1)
+    for a, b in zip(big.rows, one.rows):
+        assert a.probs == pytest.approx(b.probs, abs=1e-5)
+        np.testing.assert_allclose(a.cam, b.cam, rtol=1e-3, atol=1e-5)
+
+
+def test_set_problems_are_reported_before_model_work(model, tmp_path):
+    (tmp_path / "flat").mkdir()
+    Image.fromarray(draw_photo(1, 50, 50)).save(tmp_path / "flat" / "a.png")
+    with pytest.raises(HardSetError, match="no class folders"):
+        evaluate(model, tmp_path / "flat", store=Store(tmp_path / "s.sqlite"))
+    root = make_set(tmp_path / "dup", extra_bad=False)
+    (root / "test" / "real" / "copy.png").write_bytes((root / "test" / "fake" / "0.png").read_bytes())
+    with pytest.raises(HardSetError, match="two labels"):
+        evaluate(model, root, store=Store(tmp_path / "s.sqlite"))
+
+
+def test_manifest_source(model, tmp_path):
+    root = make_set(tmp_path / "set", extra_bad=False)
+    rows = ["path,label"] + [f"test/{lab}/{i}.png,{lab}" for lab in ("fake", "real") for i in range(3)]
+    (root / "m.csv").write_text("\n".join(rows))
+    ev = evaluate(model, root / "m.csv", store=Store(tmp_path / "s.sqlite"))
+    assert len(ev.rows) == 6 and {r.label for r in ev.rows} == {"fake", "real"}
+
+
+def test_rows_with_stale_focus_measures_are_recomputed(model, tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    root = make_set(tmp_path / "set", extra_bad=False)
+    first = evaluate(model, root, store=store)
+    # Rewrite one stored row as an older focus rule would have left it.
+    r = first.rows[0]
+    store.put_results(model.info.sha256, [(r.image_sha, r.probs, r.cam, "layer4", {"dof_score": 2.5})])
+    again = evaluate(model, root, store=store)
+    assert again.computed == 1
+    new, old = again.rows[0].focus_dict(), r.focus_dict()
+    assert new["focus_version"] == old["focus_version"] and new["face_box"] == old["face_box"]
+    for k, v in old.items():  # CAM shares differ in the last digits: a batch of 1 against a batch of 6
+        if isinstance(v, float):
+            assert new[k] == pytest.approx(v, rel=1e-5), k
+
+
+def test_cpu_lanes_share_out_the_threads():
+    from facefake_core.evaluation import cpu_lanes
+
+    assert cpu_lanes(1) == (1, 1)
+    assert cpu_lanes(2) == (2, 1)
+    assert cpu_lanes(8) == (4, 2)
+    assert cpu_lanes(16) == (4, 4)
+    assert cpu_lanes(8, lanes=1) == (1, 8) and cpu_lanes(2, lanes=3) == (2, 1)
+
+
+def test_lanes_equal_the_single_model_thread(model, tmp_path):
+    root = make_set(tmp_path / "set", n=5)
+    lanes = evaluate(model, root, store=Store(tmp_path / "a.sqlite"), batch_size=2)
+    single = evaluate(model, root, store=Store(tmp_path / "b.sqlite"), batch_size=2, lanes=1)  # the GPU's route
+    assert [r.path for r in lanes.rows] == [r.path for r in single.rows] and len(lanes.rows) == 10
+    assert [e.path for e in lanes.errors] == [e.path for e in single.errors]
+    for a, b in zip(lanes.rows, single.rows):
+        assert a.probs == pytest.approx(b.probs, abs=1e-5)
+        np.testing.assert_allclose(a.cam, b.cam, rtol=1e-3, atol=1e-5)
+        fa, fb = a.focus_dict(), b.focus_dict()
+        assert fa.keys() == fb.keys()
+        for k, v in fa.items():  # the CAM shares follow the CAM's float rounding, which depends on threads
+            assert v == (pytest.approx(fb[k], rel=1e-4) if isinstance(v, float) else fb[k]), k
+
+
+def test_a_failing_lane_stops_the_run_keeps_what_was_stored_and_restores_threads(model, tmp_path, monkeypatch):
+    import threading
+
+    import torch
+
+    from facefake_core.evaluation import runner as evaluation
+
+    before = torch.get_num_threads()
+    real, lock, failed, calls = evaluation.predict_and_cam, threading.Lock(), threading.Event(), []
+
+    def second_call_fails(split, x):
+        with lock:
+            calls.append(len(x))
+            n = len(calls)
+        if n == 2:
+            failed.set()
+            raise RuntimeError("model broke")
+        if n == 1:
+            failed.wait(30)  # the other lane's batch finishes after the failure
+        return real(split, x)
+
+    monkeypatch.setattr(evaluation, "predict_and_cam", second_call_fails)
+    store = Store(tmp_path / "s.sqlite")
+    root = make_set(tmp_path / "set", n=4, extra_bad=False)
+    with pytest.raises(RuntimeError, match="model broke"):
+        evaluate(model, root, store=store, batch_size=1, lanes=2)
+    assert not [t for t in threading.enumerate() if t.name.startswith("facefake-lane")]
+    assert torch.get_num_threads() == before
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    t.start(), t.join()
+    assert seen == [before]  # a thread starting torch work afterwards gets the caller's count again
+
+    monkeypatch.setattr(evaluation, "predict_and_cam", real)
+    resumed = evaluate(model, root, store=store, batch_size=1)
+    assert len(resumed.rows) == 8 and resumed.reused >= 1  # the batch that finished after the failure was kept
+    assert resumed.computed == 8 - resumed.reused
+
+
+def test_a_caller_that_stops_stops_the_lanes(model, tmp_path):
+    """An exception from the progress callback (Streamlit's rerun, Ctrl-C) ends the lanes before evaluate returns,
+    even while the exception (and so evaluate's frame) is still held."""
+    import threading
+
+    class Stop(Exception):
+        pass
+
+    def progress(done, total, what):
+        if done:
+            raise Stop
+
+    store = Store(tmp_path / "s.sqlite")
+    root = make_set(tmp_path / "set", n=8, extra_bad=False)
+    with pytest.raises(Stop) as held:  # holding the exception holds evaluate's frame, as a UI showing it would
+        evaluate(model, root, store=store, batch_size=1, lanes=2, progress=progress)
+    assert not [t for t in threading.enumerate() if t.name.startswith("facefake-lane")]
+    del held
+    again = evaluate(model, root, store=store, batch_size=1)
+    assert again.reused < 16 and again.computed == 16 - again.reused  # stopped early, not run on through the set
+
+
+def test_focus_measures_are_measured_once_per_image_for_all_models(model, tmp_path, monkeypatch):
+    """Focus measures depend on the image alone: another model's evaluation of the same set reuses them."""
+    import sqlite3
+
+    store = Store(tmp_path / "s.sqlite")
+    root = make_set(tmp_path / "set", extra_bad=False)
+    first = evaluate(model, root, store=store)
+    with sqlite3.connect(store.path) as con:
+        con.execute("DELETE FROM results")  # as for a model never evaluated here; the focus table stays
+    assert len(store.get_focus([r.image_sha for r in first.rows], first.rows[0].focus_dict()["focus_version"])) == 6
+
+    def boom(*a, **k):
+        raise AssertionError("focus measured again")
+
+    monkeypatch.setattr("facefake_core.evaluation.runner.measure_focus", boom)
+    second = evaluate(model, root, store=store)
+    assert second.computed == 6
+    for a, b in zip(first.rows, second.rows):
+        assert a.focus_dict() == b.focus_dict()  # the same measures, and the same CAM shares from the stored block map
+
+
+def test_focus_of_another_rule_version_is_not_reused(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    store.put_focus(1, [("abc", {"dof_score": 0.5}, np.ones((2, 3), np.float32))])
+    assert store.get_focus(["abc"], 2) == {}
+    measures, block_map = store.get_focus(["abc"], 1)["abc"]
+    assert measures == {"dof_score": 0.5} and block_map.dtype == np.float32 and block_map.shape == (2, 3)
