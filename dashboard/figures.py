@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 _CLASS_COLOURS = {"fake": "#d6336c", "real": "#2b8a3e"}
+_ROUND_COLOURS = ("#d6336c", "#1c7ed6", "#2b8a3e", "#f08c00", "#7048e8")
 
 
 def prob_bar(probs: Mapping[str, float]) -> go.Figure:
@@ -90,6 +92,49 @@ def pr_figure(recall: np.ndarray, precision: np.ndarray, ap: float | None, posit
 
 def _fmt(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.3f}"
+
+
+def reliability_figure(bins: Sequence[Mapping], title: str = "Reliability") -> go.Figure:
+    """Fraction fake against mean P(fake) per bin (a calibrated model lies on the diagonal), bin counts as bars."""
+    full = [b for b in bins if b["n"]]
+    fig = go.Figure([
+        go.Bar(x=[(b["lo"] + b["hi"]) / 2 for b in bins], y=[b["n"] for b in bins], width=0.09, yaxis="y2",
+               marker_color="#dee2e6", name="images per bin", hovertemplate="%{y} images<extra></extra>"),
+        go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "#adb5bd"}, name="calibrated"),
+        go.Scatter(x=[b["mean_p_fake"] for b in full], y=[b["frac_fake"] for b in full], mode="lines+markers",
+                   line={"color": "#d6336c"}, name="this model",
+                   hovertemplate="mean P(fake) %{x:.3f}<br>fraction fake %{y:.3f}<extra></extra>")])
+    fig.update_layout(title=title, xaxis={"title": "mean P(fake) in the bin", "range": [0, 1]},
+                      yaxis={"title": "fraction fake", "range": [0, 1.02]},
+                      yaxis2={"overlaying": "y", "side": "right", "showgrid": False, "title": "images"},
+                      height=340, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"x": 0.02, "y": 0.98})
+    return fig
+
+
+def robustness_figure(runs: Mapping[str, Mapping], identity: Mapping[str, float], metric: str = "auc",
+                      cls: str | None = None) -> go.Figure:
+    """One panel per edit, one line per run (round): ``metric`` (``auc``, ``ap``, or per-class ``accuracy`` /
+    ``mean_p_fake`` of ``cls``) against the edit's value; the unedited point sits at the edit's identity value."""
+    edits = list(dict.fromkeys(c["edit"] for run in runs.values() for c in run["curves"] if c["edit"] != "none"))
+    fig = make_subplots(rows=1, cols=max(1, len(edits)), subplot_titles=edits or ["no edits"], shared_yaxes=True)
+
+    def value(c: Mapping) -> float | None:
+        if metric == "accuracy":
+            return c["per_class_accuracy"].get(cls)
+        return c["mean_p_fake"].get(cls) if metric == "mean_p_fake" else c[metric]
+
+    for k, (name, run) in enumerate(runs.items()):
+        none = next(c for c in run["curves"] if c["edit"] == "none")
+        for j, edit in enumerate(edits, 1):
+            pts = [(identity[edit], value(none))] + [(c["value"], value(c)) for c in run["curves"] if c["edit"] == edit]
+            pts.sort()
+            fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers", name=name,
+                                     legendgroup=name, showlegend=j == 1,
+                                     line={"color": _ROUND_COLOURS[k % len(_ROUND_COLOURS)]}), row=1, col=j)
+    label = {"auc": "AUC", "ap": "AP", "accuracy": f"accuracy of {cls}", "mean_p_fake": f"mean P(fake) of {cls}"}
+    fig.update_yaxes(range=[0, 1.02], title_text=label[metric], col=1)
+    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return fig
 
 
 def cell_from_selection(event: Mapping[str, Any] | None, labels: Sequence[str]) -> tuple[str, str] | None:

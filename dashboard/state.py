@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from facefake_core import Explanation, Model, Prediction, default_source as _default_source, load_model
+from facefake_core import Explanation, Model, Prediction, analysis, load_model
+from facefake_core import default_source as _default_source
 from facefake_core.evaluation import Evaluation, Row, Store, evaluate as _evaluate, stored_cam
 from facefake_core.imaging import Photo, cam_overlay, load_photo, thumbnail
 from facefake_core.progress import Progress
@@ -178,6 +179,44 @@ def stored_overlay(_mdl: Model, model_sha: str, _row: Row, image_sha: str, path:
     h, w = pixels.shape[:2]
     out = cam_overlay(pixels, cam, _mdl.prep.crop_box(w, h), vmax=vmax, alpha=alpha, colormap=colormap)
     return thumbnail(out, size) if size else out
+
+
+# -- set-level evidence (views/hard_set.py, views/rounds.py via dashboard/evidence.py) ---------------------------
+# Keyed by model sha + set + row count (a re-evaluated set with new images gets new entries).
+@st.cache_data(max_entries=64, show_spinner="Reading the files' headers…")
+def slice_columns(_ev: Evaluation, model_sha: str, source: str, n_rows: int) -> dict[str, list[str]]:
+    """The set's slice columns, one value per row (:func:`facefake_core.analysis.slice_columns`)."""
+    return analysis.slice_columns(_ev, analysis.file_infos(_ev, store()))
+
+
+@st.cache_data(max_entries=256, show_spinner="Computing the slice table…")
+def slice_report(_ev: Evaluation, model_sha: str, source: str, n_rows: int, threshold: float, column: str,
+                 ci: bool) -> dict:
+    """One slice column's metrics (:func:`facefake_core.analysis.slice_report`)."""
+    return analysis.slice_report(_ev, threshold, analysis.file_infos(_ev, store()), columns=[column], ci=ci)[column]
+
+
+@st.cache_data(max_entries=32, show_spinner="Auditing the files…")
+def audit(_ev: Evaluation, model_sha: str, source: str, n_rows: int) -> dict:
+    """The shortcut audit of the set's files (:func:`facefake_core.analysis.audit`)."""
+    return analysis.audit([(r.path, r.label) for r in _ev.rows], positive=_ev.positive)
+
+
+@st.cache_resource(show_spinner=False)
+def _robustness() -> Registry:
+    return Registry(size=32)
+
+
+def robustness(mdl: Model, ev: Evaluation, source: str, edits: tuple[tuple[str, tuple[float, ...]], ...],
+               progress: Progress | None = None, run: bool = False) -> dict | None:
+    """The set's robustness curves (:func:`facefake_core.analysis.robustness`), computed when ``run`` (the store
+    keeps every edited result, so only new values run the model), else this server's last result or ``None``."""
+    key = (mdl.info.sha256, source, len(ev.rows), edits)
+    if not run:
+        return _robustness().get(key)
+    cols = slice_columns(ev, mdl.info.sha256, source, len(ev.rows))
+    return _robustness().compute(key, lambda: analysis.robustness(mdl, ev, dict(edits), store=store(), slices=cols,
+                                                                  progress=progress), refresh=True)
 
 
 # -- depth of field (views/depth_of_field.py) -----------------------------------------------------------------

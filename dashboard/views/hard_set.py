@@ -1,7 +1,10 @@
-"""Hard set: evaluate a labelled set, then the confusion matrix (click a cell to open its images), the seed's
-per-class table, ROC and PR curves, the errors most wrong first, one image in detail, and triage.
+"""Hard set: evaluate a labelled set, then the slice table (click a line to filter the page to that slice), the
+confusion matrix (click a cell to open its images), the seed's per-class table, ROC and PR curves, calibration and
+the threshold-shift diagnosis, the errors most wrong first, robustness curves, the shortcut audit, one image in
+detail, and triage.
 
-Query parameters: ``set`` (the folder or manifest), ``cell`` (``true,pred``) and ``error`` (an image's sha256).
+Query parameters: ``set`` (the folder or manifest), ``slice`` (``column=value``), ``cell`` (``true,pred``) and
+``error`` (an image's sha256).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from facefake_core.evaluation import (
     rows_in_cell, seed_table,
 )
 
-from dashboard import figures, inputs, state
+from dashboard import evidence, figures, inputs, state
 from dashboard.figures import cell_from_selection
 from dashboard.pickers import HARDSET_KEY, hardset_picker, write_link
 from dashboard.widgets import progress_bar, require_model
@@ -193,22 +196,31 @@ def main() -> None:
         st.warning("No image of this set could be read.")
         return
     threshold = st.slider(f"Threshold on P({ev.positive})", 0.0, 1.0, CONFIG.threshold, 0.01, key=f"{KEY}_threshold")
-    m = ev.metrics(threshold)
+    st.subheader("Slices")
+    shown = evidence.slices(ev, source, threshold, KEY)
+    m = shown.metrics(threshold)
     marks = state.store().marks(model.info.sha256)
+    name = inputs.round_name(model.info.source)
     left, right = st.columns(2)
     with left:
-        _matrix(ev, m, inputs.round_name(model.info.source))
+        _matrix(shown, m, name)
     with right:
-        _curves(ev, m)
+        _curves(shown, m)
+    st.subheader("Calibration and the threshold")
+    evidence.calibration(shown, threshold, KEY, name)
     cell = _cell(m.labels)
     if cell:
-        rows = rows_in_cell(ev, threshold, *cell)
+        rows = rows_in_cell(shown, threshold, *cell)
         st.subheader(f"True {cell[0]}, predicted {cell[1]}: {len(rows)} images, most wrong first")
-        _gallery(model, ev, rows, f"{KEY}_cellg", marks)
-    errors = errors_by_loss(ev, threshold)
+        _gallery(model, shown, rows, f"{KEY}_cellg", marks)
+    errors = errors_by_loss(shown, threshold)
     st.subheader(f"Errors at {threshold:.2f}: {len(errors)}, most wrong first")
-    _gallery(model, ev, errors, f"{KEY}_errg", marks)
+    _gallery(model, shown, errors, f"{KEY}_errg", marks)
     _detail(model, ev, threshold, marks)
+    st.subheader("Robustness over the whole set")
+    evidence.robustness([(name, model, ev)], source, KEY)
+    st.subheader("Shortcut audit")
+    evidence.audit(ev, source, KEY)
     _triage(model)
 
 

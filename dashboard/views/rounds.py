@@ -1,5 +1,6 @@
-"""Rounds: several models (training rounds) on one hard set: the seed's table, and the images on which the rounds
-disagree, with each round's stored heatmap side by side."""
+"""Rounds: several models (training rounds) on one hard set: the seed's table, each round's slice table and
+calibration, their robustness curves overlaid, and the images on which the rounds disagree, with each round's
+stored heatmap side by side."""
 
 from __future__ import annotations
 
@@ -10,11 +11,23 @@ import streamlit as st
 from facefake_core import CONFIG, FacefakeError
 from facefake_core.evaluation import disagreements, seed_table
 
-from dashboard import sidebar, state
+from dashboard import evidence, sidebar, state
 from dashboard.pickers import hardset_picker, model_sources
 from dashboard.widgets import progress_bar, require_model
 
 KEY = "rd"
+
+
+def _evidence(loaded, named, source: str, threshold: float) -> None:
+    """Per round: the slice table and calibration; then the rounds' robustness curves on one chart."""
+    st.subheader("Slices and calibration, per round")
+    for tab, (name, ev) in zip(st.tabs([n for n, _ in named]), named):
+        with tab:
+            evidence.slices(ev, source, threshold, f"{KEY}_{name}")
+            evidence.calibration(ev, threshold, f"{KEY}_{name}", name)
+    st.subheader("Robustness, rounds overlaid")
+    models = dict(loaded)
+    evidence.robustness([(name, models[name], ev) for name, ev in named], source, KEY)
 
 
 def main() -> None:
@@ -53,6 +66,7 @@ def main() -> None:
     st.dataframe(table, hide_index=True, column_config={
         c: st.column_config.NumberColumn(format="percent") for c in table[0] if c.endswith("Accuracy")} | {
         "AUC": st.column_config.NumberColumn(format="%.3f")})
+    _evidence(loaded, named, source, threshold)
     found = disagreements(named, threshold)
     st.subheader(f"{len(found)} images on which the rounds disagree, widest gap first")
     if not found:

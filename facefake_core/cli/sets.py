@@ -1,26 +1,86 @@
-"""Commands on a labelled hard set: ``evaluate``."""
+"""Commands on a labelled hard set: ``evaluate`` (with calibration and slices), ``robustness`` and ``audit``."""
 
 from __future__ import annotations
 
+from ..analysis import (
+    DEFAULT_EDITS, EDITS, audit, diagnose, file_infos, parse_edit, robustness, slice_columns, slice_metrics,
+    slice_report,
+)
 from ..config import CONFIG
-from ..evaluation import Store, evaluate
+from ..evaluation import Store, discover, evaluate
 from ._common import add_common, emit, load
+
+_fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+
+
+def _diagnoses(ev, whole: dict, slices: dict, threshold: float) -> list[str]:
+    neg = next(v for v in ev.vocab if v != ev.positive)
+    out = [diagnose(whole, threshold, "", ev.positive, neg)]
+    out += [diagnose(s, threshold, f" on {col} = {value}", ev.positive, neg)
+            for col, values in slices.items() for value, s in values.items()]
+    return [d for d in out if d]
 
 
 def cmd_evaluate(args, progress) -> int:
     model = load(args, progress)
-    ev = evaluate(model, args.source, store=Store(args.store) if args.store else None, batch_size=args.batch_size,
-                  progress=progress, with_focus=not args.no_focus)
+    store = Store(args.store) if args.store else Store()
+    ev = evaluate(model, args.source, store=store, batch_size=args.batch_size, progress=progress,
+                  with_focus=not args.no_focus)
     m = ev.metrics(args.threshold)
-    data = ev.to_dict(args.threshold)
+    slices = slice_report(ev, args.threshold, file_infos(ev, store), ci=not args.no_ci) if ev.rows else {}
+    data = {**ev.to_dict(args.threshold), "slices": slices}
     table = "\n".join(f"  {k}: {v:.1%}" if v is not None else f"  {k}: n/a" for k, v in m.seed_table().items())
     cm = "\n".join(f"  {t:>8} " + " ".join(f"{c:>6}" for c in row) for t, row in zip(m.labels, m.confusion.tolist()))
-    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"
+    cal, best = data["calibration"], data["best_threshold"]
     text = (f"{m.n} images ({ev.computed} computed, {ev.reused} from the store), {len(ev.errors)} unreadable\n"
             f"confusion (rows true, cols predicted: {' '.join(m.labels)}):\n{cm}\n{table}\n"
-            f"  AUC {fmt(m.auc)}  AP {fmt(m.ap)}  EER {fmt(m.eer)}  at threshold {m.threshold}")
+            f"  AUC {_fmt(m.auc)}  AP {_fmt(m.ap)}  EER {_fmt(m.eer)}  at threshold {m.threshold}\n"
+            f"  ECE {_fmt(cal['ece'])}  Brier {_fmt(cal['brier'])}  best threshold {_fmt(best['threshold'])}")
+    if ev.rows:
+        whole = slice_metrics([r.label for r in ev.rows], ev.p_pos(), ev.vocab, args.threshold, ci=False)
+        text += "".join(f"\n{d}" for d in _diagnoses(ev, whole, slices, args.threshold))
+    for col, values in slices.items():
+        text += f"\nslices by {col}:" + "".join(
+            f"\n  {v:<14} n={s['n']:<5} AUC {_fmt(s['auc'])}  " + "  ".join(
+                f"{c} {_fmt(a)}" for c, a in s["per_class_accuracy"].items()) for v, s in values.items())
     text += "".join(f"\nerror: {r.error}" for r in ev.errors)
     emit(args, data, text)
+    return 0
+
+
+def cmd_robustness(args, progress) -> int:
+    edits = dict(parse_edit(e) for e in args.edit) if args.edit else dict(DEFAULT_EDITS)
+    model = load(args, progress)
+    store = Store(args.store) if args.store else Store()
+    ev = evaluate(model, args.source, store=store, progress=progress)
+    cols = slice_columns(ev, file_infos(ev, store))
+    out = robustness(model, ev, edits, store=store, threshold=args.threshold, slices=cols,
+                     batch_size=args.batch_size, progress=progress)
+    lines = [f"{out['n']} images; AUC and accuracy per class at threshold {args.threshold:g}:"]
+    for c in out["curves"]:
+        name = "none" if c["edit"] == "none" else f"{c['edit']}={c['value']:g}"
+        lines.append(f"  {name:<20} AUC {_fmt(c['auc'])}  " + "  ".join(
+            f"{k} {_fmt(a)}" for k, a in c["per_class_accuracy"].items()) + "  mean P(fake) " + "  ".join(
+            f"{k} {_fmt(p)}" for k, p in c["mean_p_fake"].items()))
+    lines += [f"error: {e['error']}" for e in out["errors"]]
+    emit(args, out, "\n".join(lines))
+    return 1 if out["errors"] else 0
+
+
+def cmd_audit(args, progress) -> int:
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()]
+    hs = discover(args.source, classes)
+    out = audit([(it.path, it.label) for it in hs.items], positive=classes[0])
+    lines = [f"metadata_auc {_fmt(out['metadata_auc'])} (a random forest on format, size, bytes, JPEG quality and "
+             "subsampling alone, cross-validated)"]
+    for label, s in out["classes"].items():
+        q = "n/a" if s["jpeg_quality"] is None else f"{s['jpeg_quality']['median']:.0f}"
+        lines.append(f"  {label}: n={s['n']} format {s['format']} median {s['width']['median']:.0f}x"
+                     f"{s['height']['median']:.0f} px, {s['file_bytes']['median'] / 1024:.0f} KiB, JPEG quality "
+                     f"{q}, subsampling {s['subsampling']}")
+    if out["warning"]:
+        lines.append(f"warning: {out['warning']}")
+    emit(args, out, "\n".join(lines))
     return 0
 
 
@@ -33,5 +93,27 @@ def register(sub) -> None:
                    help="images per forward pass (default: 4 on the CPU, 32 on a GPU)")
     p.add_argument("--store", default=None, help=f"results database (default: {CONFIG.store_path})")
     p.add_argument("--no-focus", action="store_true", help="skip the depth-of-field measures")
+    p.add_argument("--no-ci", action="store_true", help="skip the slices' bootstrap confidence intervals")
     add_common(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("robustness", help="metrics of the whole set under JPEG, blur, downscaling, background blur",
+                       description="Apply each edit at each value to every image of both classes and report AUC, AP, "
+                       "per-class accuracy and mean P(fake) per class (and per slice). The first point, edit 'none', "
+                       "is the unedited set. Results are stored: a second run does no model work.")
+    p.add_argument("source", metavar="DIR_OR_CSV")
+    p.add_argument("--edit", action="append", metavar="NAME=V1,V2",
+                   help=f"an edit and its values, repeatable; names: {', '.join(EDITS)} (default: " + "; ".join(
+                       f"{k}=" + ",".join(f"{v:g}" for v in vs) for k, vs in DEFAULT_EDITS.items()) + ")")
+    p.add_argument("--threshold", type=float, default=CONFIG.threshold, help="decision threshold on P(fake)")
+    p.add_argument("--batch-size", type=int, default=None, help="edited images per forward pass")
+    p.add_argument("--store", default=None, help=f"results database (default: {CONFIG.store_path})")
+    add_common(p)
+    p.set_defaults(func=cmd_robustness)
+
+    p = sub.add_parser("audit", help="shortcut audit: can the files alone (format, size, JPEG quality) tell the classes "
+                                     "apart? (no model)")
+    p.add_argument("source", metavar="DIR_OR_CSV")
+    p.add_argument("--classes", default="fake,real", help="the set's classes, the one to catch first (default: fake,real)")
+    p.add_argument("--json", action="store_true", help="print JSON on stdout instead of text")
+    p.set_defaults(func=cmd_audit)

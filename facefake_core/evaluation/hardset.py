@@ -23,11 +23,16 @@ IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff",
 
 @dataclass(frozen=True)
 class Item:
-    """One labelled entry; ``path`` may turn out unreadable (that is an error row, not a set error)."""
+    """One labelled entry; ``path`` may turn out unreadable (that is an error row, not a set error).
+
+    ``meta`` holds the manifest's other columns (``style``, ``generator``, ``source`` ...), the set's slice
+    columns; ``style`` is also kept on its own, as the dashboard and the demo use it.
+    """
 
     path: str
     label: str
     style: str = ""
+    meta: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -112,8 +117,8 @@ def _from_manifest(path: Path, vocab: Sequence[str]) -> HardSet:
         full = (base / rel).resolve() if not os.path.isabs(rel) else Path(rel).resolve()
         if base not in full.parents:
             raise HardSetError(f"{path.name} line {n}: path {rel!r} is outside the manifest's folder")
-        style = (row.get(cols["style"]) or "").strip() if "style" in cols else ""
-        items.append(Item(str(base / rel), label, style))
+        meta = _meta(row, cols)
+        items.append(Item(str(base / rel), label, meta.get("style", ""), meta))
     return HardSet(str(path), tuple(items))
 
 
@@ -135,24 +140,32 @@ def discover(source: str | os.PathLike, vocab: Sequence[str]) -> HardSet:
         _from_folder(p, vocab) if p.is_dir() else None)
     if hs is None:
         raise HardSetError(f"{source}: give a folder of class subfolders or a .csv manifest")
-    if manifest_styles := _styles_from_manifest(p):
-        hs = HardSet(hs.source, tuple(Item(i.path, i.label, manifest_styles.get(os.path.realpath(i.path), ""))
-                                      for i in hs.items), hs.skipped)
+    if folder_meta := _meta_from_folder_manifest(p):
+        hs = HardSet(hs.source, tuple(Item(i.path, i.label, m.get("style", ""), m) for i in hs.items
+                                      for m in [folder_meta.get(os.path.realpath(i.path), {})]), hs.skipped)
     empty = [v for v in vocab if hs.counts.get(v, 0) == 0]
     if empty:
         raise HardSetError(f"{source}: class {', '.join(empty)} has no images")
     return hs
 
 
-def _styles_from_manifest(folder: Path) -> dict[str, str]:
-    """A folder set may carry a ``manifest.csv`` with a ``style`` column (the demo's does); read it if so."""
+def _meta(row: dict, cols: dict[str, str]) -> dict[str, str]:
+    """A manifest row's columns other than ``path`` and ``label``, keyed by lower-cased column name."""
+    return {low: (row.get(col) or "").strip() for low, col in cols.items() if low and low not in ("path", "label")}
+
+
+def _meta_from_folder_manifest(folder: Path) -> dict[str, dict[str, str]]:
+    """A folder set may carry a ``manifest.csv`` with more columns (the demo's has ``style``); read them if so."""
     m = folder / "manifest.csv"
     if not folder.is_dir() or not m.is_file():
         return {}
     try:
         with open(m, newline="", encoding="utf-8-sig") as f:
-            return {os.path.realpath(folder / r["path"]): r.get("style", "") for r in csv.DictReader(f)
-                    if r.get("path")}
+            reader = csv.DictReader(f)
+            cols = {c.strip().lower(): c for c in (reader.fieldnames or [])}
+            if "path" not in cols:
+                return {}
+            return {os.path.realpath(folder / r[cols["path"]]): _meta(r, cols) for r in reader if r.get(cols["path"])}
     except (OSError, KeyError, csv.Error, UnicodeDecodeError):
         return {}
 

@@ -32,6 +32,7 @@ from ..imaging.geometry import map_to_photo
 from ..imaging.photo import decode, read_bytes
 from ..model import Model, SplitModel, default_batch_size, forward_only, predict_and_cam
 from ..progress import Progress
+from .calibration import BestThreshold, Calibration, best_threshold, calibration
 from .hardset import HardSet, Item, check_duplicates, discover
 from .metrics import Metrics, compute, positive_class
 from .store import Store, StoredResult
@@ -60,13 +61,15 @@ class Row:
     error: str | None = None
     bokeh_share: float | None = None
     face_share: float | None = None
+    meta: dict[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def from_stored(cls, path: str, label: str, style: str, image_sha: str, s: StoredResult) -> "Row":
-        """A row from the store's record (whose focus dict holds the measures and the CAM's shares)."""
+    def from_stored(cls, item: Item, image_sha: str, s: StoredResult) -> "Row":
+        """A set item's row from the store's record (whose focus dict holds the measures and the CAM's shares)."""
         f = s.focus or {}
-        return cls(path, label, style, image_sha, s.probs, s.cam, FocusMeasures.from_dict(f) if f else None,
-                   bokeh_share=f.get("bokeh_share"), face_share=f.get("face_share"))
+        return cls(item.path, item.label, item.style, image_sha, s.probs, s.cam,
+                   FocusMeasures.from_dict(f) if f else None, bokeh_share=f.get("bokeh_share"),
+                   face_share=f.get("face_share"), meta=item.meta)
 
     def focus_dict(self) -> dict | None:
         """The focus measures and the CAM's shares as one JSON-safe dict (what ``--json`` prints), or ``None``."""
@@ -117,9 +120,22 @@ class Evaluation:
     def metrics(self, threshold: float = CONFIG.threshold) -> Metrics:
         return compute([r.label for r in self.rows], self.p_pos(), self.vocab, threshold)
 
+    def y(self) -> np.ndarray:
+        """1 for each row of the positive class (fake), else 0, in row order."""
+        return np.array([r.label == self.positive for r in self.rows], int)
+
+    def calibration(self) -> Calibration:
+        return calibration(self.y(), self.p_pos())
+
+    def best_threshold(self, near: float = CONFIG.threshold) -> BestThreshold:
+        negative = next(v for v in self.vocab if v != self.positive)
+        return best_threshold(self.y(), self.p_pos(), self.positive, negative, near)
+
     def to_dict(self, threshold: float = CONFIG.threshold) -> dict:
-        return {**self.metrics(threshold).to_dict(), "computed": self.computed, "reused": self.reused,
-                "rows": [r.to_dict() for r in self.rows], "errors": [r.to_dict() for r in self.errors]}
+        return {**self.metrics(threshold).to_dict(), "calibration": self.calibration().to_dict(),
+                "best_threshold": self.best_threshold(threshold).to_dict(), "computed": self.computed,
+                "reused": self.reused, "rows": [r.to_dict() for r in self.rows],
+                "errors": [r.to_dict() for r in self.errors]}
 
 
 def _hash_items(items: Sequence[Item], store: Store, pool: ThreadPoolExecutor) -> tuple[dict[str, str], dict[str, str]]:
@@ -358,8 +374,9 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
         err = read_errors.get(it.path) or decode_errors.get(it.path)
         h = hashes.get(it.path)
         if err or h not in stored:
-            errors.append(Row(it.path, it.label, it.style, h or "", error=err or f"{os.path.basename(it.path)}: unreadable"))
+            errors.append(Row(it.path, it.label, it.style, h or "", meta=it.meta,
+                              error=err or f"{os.path.basename(it.path)}: unreadable"))
             continue
-        rows.append(Row.from_stored(it.path, it.label, it.style, h, stored[h]))
+        rows.append(Row.from_stored(it, h, stored[h]))
     return Evaluation(sha, model.vocab, hs.source, tuple(rows), tuple(errors), computed=total - len(decode_errors),
                       reused=len(rows) - (total - len(decode_errors)))

@@ -44,6 +44,18 @@ CREATE TABLE IF NOT EXISTS focus (
 CREATE TABLE IF NOT EXISTS file_hashes (
     path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, sha TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS file_info (
+    image_sha TEXT PRIMARY KEY,
+    info TEXT NOT NULL            -- JSON of the header facts (format, size, bytes, JPEG quality, subsampling)
+);
+CREATE TABLE IF NOT EXISTS edit_results (
+    model_sha TEXT NOT NULL,
+    image_sha TEXT NOT NULL,
+    edit TEXT NOT NULL,           -- the robustness edit (jpeg, blur, downscale, background_blur)
+    value REAL NOT NULL,
+    probs TEXT NOT NULL,          -- JSON {class: probability} of the edited image
+    PRIMARY KEY (model_sha, image_sha, edit, value)
+);
 CREATE TABLE IF NOT EXISTS triage (
     model_sha TEXT NOT NULL,
     image_sha TEXT NOT NULL,
@@ -168,6 +180,31 @@ class Store:
     def put_hashes(self, rows: Iterable[tuple[str, int, int, str]]) -> None:
         with self._connect() as con:
             con.executemany("INSERT OR REPLACE INTO file_hashes VALUES (?,?,?,?)", list(rows))
+
+    # -- file header facts (of the bytes alone, shared by every model) ----------------------------------------
+    def get_file_info(self, image_shas: Sequence[str]) -> dict[str, dict]:
+        q = "SELECT image_sha, info FROM file_info WHERE image_sha IN ({})"
+        with self._connect() as con:
+            return {sha: json.loads(info) for sha, info in _select_in(con, q, [], image_shas)}
+
+    def put_file_info(self, rows: Iterable[tuple[str, dict]]) -> None:
+        with self._connect() as con:
+            con.executemany("INSERT OR REPLACE INTO file_info VALUES (?,?)",
+                            [(sha, json.dumps(info)) for sha, info in rows])
+
+    # -- probabilities of edited images (robustness curves) ----------------------------------------------------
+    def get_edit_results(self, model_sha: str, edit: str, value: float, image_shas: Sequence[str]
+                         ) -> dict[str, dict[str, float]]:
+        """image sha -> probabilities of that image under ``edit`` at ``value``, for one model."""
+        q = "SELECT image_sha, probs FROM edit_results WHERE model_sha=? AND edit=? AND value=? AND image_sha IN ({})"
+        with self._connect() as con:
+            return {sha: json.loads(p) for sha, p in _select_in(con, q, [model_sha, edit, float(value)], image_shas)}
+
+    def put_edit_results(self, model_sha: str, rows: Iterable[tuple[str, str, float, dict]]) -> None:
+        """Write ``(image_sha, edit, value, probs)`` rows in one transaction."""
+        with self._connect() as con:
+            con.executemany("INSERT OR REPLACE INTO edit_results VALUES (?,?,?,?,?)",
+                            [(model_sha, sha, edit, float(v), json.dumps(p)) for sha, edit, v, p in rows])
 
     # -- triage -------------------------------------------------------------------------------------------
     def set_mark(self, model_sha: str, image_sha: str, mark: str | None, path: str = "", label: str = "") -> None:

@@ -5,7 +5,11 @@ Layer 1 (above ``config``, ``errors`` and ``progress``). Photos are RGB ``uint8`
 ``(H, W)`` in ``[0, 1]``, boxes :data:`Box` (see :mod:`facefake_core.config`).
 """
 
-from .edits import VARIANTS, Variant, blur_background, edit, jpeg, make_variants, rescale, sharpen_background
+from .edits import (
+    VARIANTS, Variant, blur_background, edit, face_region, gaussian_blur, jpeg, make_variants, rescale,
+    sharpen_background,
+)
+from .fileinfo import FileInfo, file_info
 from .faces import detect_face
 from .focus import (
     FOCUS_VERSION,
@@ -24,7 +28,7 @@ from .spectrum import REGIONS, ProfileStats, RadialProfile, log_power_spectrum, 
 __all__ = [
     "Box", "COLORMAPS", "FOCUS_VERSION", "FocusMeasures", "ImageInput", "NARROW_DOF_THRESHOLD", "Photo",
     "ProfileStats", "REGIONS", "RadialProfile", "VARIANTS", "Variant", "blur_background", "cam_in_bokeh",
-    "cam_overlay", "decode", "defocus_mask", "detect_face", "draw_box", "edit", "file_sha256", "jpeg",
+    "cam_overlay", "decode", "face_region", "FileInfo", "file_info", "gaussian_blur", "defocus_mask", "detect_face", "draw_box", "edit", "file_sha256", "jpeg",
     "load_photo", "log_power_spectrum", "make_variants", "map_to_photo", "mean_image_profile", "measure_focus",
     "overlay", "png_bytes", "radial_profile", "read_bytes", "rescale", "sharpen_background", "sharpness_map",
     "thumbnail",

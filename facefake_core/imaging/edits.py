@@ -173,6 +173,19 @@ def rescale(img: np.ndarray, factor: float) -> np.ndarray:
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
 
 
+def gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian-blur the whole photo (OpenCV, reflected borders); sigma 0 returns a copy.
+
+    Args:
+        img: photo, RGB ``uint8`` ``(H, W, 3)``.
+        sigma: Gaussian sigma in pixels, >= 0.
+    """
+    _check(img)
+    if sigma < 0:
+        raise ValueError(f"sigma must be >= 0, got {sigma}")
+    return img.copy() if sigma == 0 else cv2.GaussianBlur(img, (0, 0), float(sigma))
+
+
 @dataclass(frozen=True)
 class Variant:
     """One kind of edit: ``apply(img, value, region)``, its default sweep, identity value and axis label."""
@@ -191,6 +204,7 @@ VARIANTS: dict[str, Variant] = {
                                   "background unsharp-mask amount", True),
     "jpeg": Variant(lambda i, v, r: jpeg(i, int(v)), (100, 95, 85, 75, 60, 40), 100, "JPEG quality", False),
     "rescale": Variant(lambda i, v, r: rescale(i, v), (1.0, 0.75, 0.5, 0.33), 1.0, "rescale factor", False),
+    "blur": Variant(lambda i, v, r: gaussian_blur(i, v), (0, 1, 2, 4), 0, "blur sigma (px)", False),
 }
 
 

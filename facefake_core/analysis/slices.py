@@ -1,0 +1,199 @@
+"""Where does it fail? Metrics per slice of an evaluated set, with bootstrap confidence intervals, and a diagnosis
+in words when a slice ranks well but thresholds badly.
+
+A *slice column* is a manifest column other than ``path`` and ``label`` (``style``, ``generator`` ...) with 2 to
+:data:`MAX_VALUES` distinct values, or one of the derived columns: ``narrow_dof`` (from the focus measures),
+``format``, ``size`` (a bucket of the photo's short side) and ``jpeg_quality`` (a bucket of the quality
+estimated from the quantisation tables; ``not JPEG`` otherwise). File facts come from
+:func:`facefake_core.imaging.fileinfo.file_info`, read once per image and kept in the store.
+
+Statistics come from scikit-learn (AUC, AP, confusion) and scipy (``scipy.stats.bootstrap``, percentile
+intervals, seeded). The AUC interval resamples the fakes and the reals separately (a stratified bootstrap:
+scipy's multi-sample bootstrap with the Mann-Whitney U statistic, U / (n_fake n_real) being the AUC).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from scipy.stats import bootstrap, mannwhitneyu
+
+from ..config import CONFIG
+from ..errors import ImageLoadError
+from ..evaluation import Evaluation, Store, best_threshold, calibration, compute, positive_class, predict_at
+from ..imaging.fileinfo import FileInfo, file_info
+
+#: A manifest column with more distinct values than this (an id, a file name) is not a slice column.
+MAX_VALUES = 50
+DERIVED = ("narrow_dof", "format", "size", "jpeg_quality")
+#: Bootstrap resamples and seed of every confidence interval.
+N_RESAMPLES = 1000
+SEED = 0
+#: Short-side edges (px) of the size buckets.
+SIZE_EDGES = (256, 512, 1024)
+#: Lower edges of the JPEG quality buckets.
+QUALITY_EDGES = (70, 85, 95)
+
+
+def size_bucket(width: int, height: int) -> str:
+    """``"<256 px"``, ``"256-511 px"``, ``"512-1023 px"`` or ``">=1024 px"`` by the short side."""
+    side, lo = min(width, height), 0
+    for edge in SIZE_EDGES:
+        if side < edge:
+            return f"<{edge} px" if lo == 0 else f"{lo}-{edge - 1} px"
+        lo = edge
+    return f">={SIZE_EDGES[-1]} px"
+
+
+def quality_bucket(quality: int | None) -> str:
+    """``"not JPEG"``, ``"q<70"``, ``"q70-84"``, ``"q85-94"`` or ``"q95-100"``."""
+    if quality is None:
+        return "not JPEG"
+    lo = 0
+    for edge in QUALITY_EDGES:
+        if quality < edge:
+            return f"q<{edge}" if lo == 0 else f"q{lo}-{edge - 1}"
+        lo = edge
+    return f"q{QUALITY_EDGES[-1]}-100"
+
+
+def file_infos(ev: Evaluation, store: Store | None = None, workers: int = 4) -> dict[str, FileInfo | None]:
+    """Header facts of every row's file, by image sha (``None`` for a file that can no longer be read); read once
+    and kept in ``store``."""
+    shas = {r.image_sha: r.path for r in ev.rows}
+    known = {h: FileInfo(**d) for h, d in (store.get_file_info(list(shas)) if store else {}).items()}
+
+    def one(item: tuple[str, str]) -> tuple[str, FileInfo | None]:
+        try:
+            return item[0], file_info(item[1])
+        except ImageLoadError:
+            return item[0], None
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        fresh = dict(pool.map(one, [(h, p) for h, p in shas.items() if h not in known]))
+    if store is not None and fresh:
+        store.put_file_info([(h, i.to_dict()) for h, i in fresh.items() if i is not None])
+    return {**known, **fresh}
+
+
+def slice_columns(ev: Evaluation, infos: dict[str, FileInfo | None] | None = None) -> dict[str, list[str]]:
+    """Every slice column of ``ev``: column -> one value per row (``""`` where a row has none), in row order."""
+    out: dict[str, list[str]] = {}
+    for col in sorted({k for r in ev.rows for k in r.meta}):
+        values = [r.meta.get(col, "") for r in ev.rows]
+        if 2 <= len(set(values)) <= MAX_VALUES:
+            out[col] = values
+    if any(r.focus is not None for r in ev.rows):
+        out["narrow_dof"] = ["" if r.focus is None else "narrow" if r.focus.narrow_dof else "sharp" for r in ev.rows]
+    if infos is not None:
+        got = [infos.get(r.image_sha) for r in ev.rows]
+        out["format"] = [i.format if i else "" for i in got]
+        out["size"] = [size_bucket(i.width, i.height) if i else "" for i in got]
+        out["jpeg_quality"] = [quality_bucket(i.jpeg_quality) if i else "" for i in got]
+    return out
+
+
+def _interval(samples: tuple[np.ndarray, ...], statistic: Callable, seed: int, n_resamples: int) -> list | None:
+    if any(len(s) < 2 for s in samples):
+        return None
+    res = bootstrap(samples, statistic, n_resamples=n_resamples, confidence_level=0.95, method="percentile",
+                    vectorized=True, random_state=np.random.default_rng(seed), batch=200)
+    lo, hi = res.confidence_interval
+    return [float(lo), float(hi)]
+
+
+def _auc(fake: np.ndarray, real: np.ndarray, axis: int = -1) -> np.ndarray:
+    return mannwhitneyu(fake, real, axis=axis).statistic / (fake.shape[axis] * real.shape[axis])
+
+
+def slice_metrics(labels: Sequence[str], p_fake: Sequence[float], vocab: Sequence[str],
+                  threshold: float = CONFIG.threshold, ci: bool = True, n_resamples: int = N_RESAMPLES,
+                  seed: int = SEED) -> dict:
+    """The metrics of one slice (or a whole set).
+
+    Returns:
+        ``{n, n_fake, n_real, auc, ap, eer, per_class_accuracy, balanced_accuracy, best_threshold: {threshold,
+        per_class_accuracy}, ece, brier, ci}``; ``ci`` holds 95% intervals ``[lo, hi]`` of
+        ``per_class_accuracy`` (per class), ``balanced_accuracy`` and ``auc`` (``None`` where a class has fewer
+        than 2 images), or is ``None`` with ``ci=False``. Balanced accuracy is the mean accuracy of the classes
+        present (scikit-learn's ``balanced_accuracy_score``).
+    """
+    m = compute(labels, p_fake, vocab, threshold)
+    pos = positive_class(vocab)
+    neg = next(v for v in vocab if v != pos)
+    y = np.array([lab == pos for lab in labels], int)
+    p = np.asarray(p_fake, float)
+    present = [a for a in m.per_class_accuracy.values() if a is not None]
+    bal = float(np.mean(present)) if present else None
+    cal = calibration(y, p)
+    best = best_threshold(y, p, pos, neg, threshold)
+    out = {"n": m.n, "n_fake": int(y.sum()), "n_real": int(len(y) - y.sum()), "auc": m.auc, "ap": m.ap, "eer": m.eer,
+           "per_class_accuracy": m.per_class_accuracy, "balanced_accuracy": bal,
+           "best_threshold": {"threshold": best.threshold, "per_class_accuracy": best.per_class_accuracy},
+           "ece": cal.ece, "brier": cal.brier, "ci": None}
+    if ci:
+        correct = np.array(predict_at(p, vocab, threshold)) == np.array(labels)
+        by_class = {v: correct[np.array(labels) == v].astype(float) for v in vocab}
+        out["ci"] = {
+            "per_class_accuracy": {v: _interval((c,), np.mean, seed, n_resamples) for v, c in by_class.items()},
+            "balanced_accuracy": _interval((by_class[pos], by_class[neg]),
+                                           lambda a, b, axis=-1: (a.mean(axis) + b.mean(axis)) / 2, seed,
+                                           n_resamples),
+            "auc": _interval((p[y == 1], p[y == 0]), _auc, seed, n_resamples),
+        }
+    return out
+
+
+def slice_report(ev: Evaluation, threshold: float = CONFIG.threshold, infos: dict[str, FileInfo | None] | None = None,
+                columns: Sequence[str] | None = None, ci: bool = True) -> dict[str, dict[str, dict]]:
+    """``{column: {value: slice_metrics}}`` for the slice columns of ``ev`` (or the named ones); rows with no
+    value in a column are left out of that column."""
+    cols = slice_columns(ev, infos)
+    labels, p = [r.label for r in ev.rows], ev.p_pos()
+    out: dict[str, dict[str, dict]] = {}
+    for col in columns or cols:
+        if col not in cols:
+            raise ValueError(f"unknown slice column {col!r}; this set has {', '.join(cols) or 'none'}")
+        values = np.array(cols[col])
+        out[col] = {}
+        for value in sorted(set(values) - {""}):
+            idx = np.flatnonzero(values == value)
+            out[col][value] = slice_metrics([labels[i] for i in idx], p[idx], ev.vocab, threshold, ci)
+    return out
+
+
+def filter_slice(ev: Evaluation, columns: dict[str, list[str]], column: str, value: str) -> Evaluation:
+    """The evaluation restricted to the rows whose ``column`` (of :func:`slice_columns`) is ``value``."""
+    if column not in columns:
+        raise ValueError(f"unknown slice column {column!r}; this set has {', '.join(columns) or 'none'}")
+    keep = tuple(r for r, v in zip(ev.rows, columns[column]) if v == value)
+    return dataclasses.replace(ev, rows=keep)
+
+
+def diagnose(stats: dict, threshold: float, where: str = "", positive: str = "fake", negative: str = "real"
+             ) -> str | None:
+    """One sentence when a set or slice ranks well but thresholds badly (or does not rank at all), else ``None``.
+
+    Args:
+        stats: :func:`slice_metrics` of the set or slice.
+        where: how the sentence names it, e.g. ``" on style = studio"``.
+    """
+    auc, best, acc = stats["auc"], stats["best_threshold"], stats["per_class_accuracy"]
+    if auc is None or best["threshold"] is None:
+        return None
+    if auc < 0.7:
+        return (f"AUC {auc:.2f}{where}: the model barely ranks {positive}s above {negative}s, so no threshold "
+                "separates them.")
+    worst = min((a for a in acc.values() if a is not None), default=None)
+    gain = min(best["per_class_accuracy"].values()) - (worst if worst is not None else 0.0)
+    if auc < 0.9 or worst is None or worst >= 0.9 or gain < 0.05:
+        return None
+    low_class = min((c for c, a in acc.items() if a is not None), key=lambda c: acc[c])
+    side = "below" if low_class == positive else "above"
+    return (f"AUC {auc:.2f}{where}: the model ranks {positive}s above {negative}s, but scores many {low_class}s "
+            f"{side} {threshold:g}. At {best['threshold']:.3g}, {positive} accuracy would be "
+            f"{best['per_class_accuracy'][positive]:.0%} and {negative} accuracy "
+            f"{best['per_class_accuracy'][negative]:.0%}.")

@@ -1,0 +1,81 @@
+"""The set-level contracts: evaluate's calibration, best threshold and slices; robustness; audit."""
+
+import csv
+import json
+
+import pytest
+from PIL import Image
+
+from conftest import draw_photo
+from facefake_core.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture
+def manifest_set(tmp_path):
+    root = tmp_path / "set"
+    root.mkdir()
+    rows = []
+    for i in range(8):
+        label = "fake" if i < 4 else "real"
+        name = f"{i}.{'jpg' if i % 2 else 'png'}"
+        Image.fromarray(draw_photo(70 + i, 100, 90)).save(root / name)
+        rows.append({"path": name, "label": label, "generator": ("ganA" if i % 2 else "ganB") if i < 4 else "camera"})
+    with open(root / "set.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["path", "label", "generator"])
+        w.writeheader()
+        w.writerows(rows)
+    return root / "set.csv"
+
+
+def test_evaluate_json_has_calibration_best_threshold_and_slices(capsys, learner_pkl, manifest_set, tmp_path):
+    code, out, _ = run(capsys, "evaluate", str(manifest_set), "--model", str(learner_pkl), "--json",
+                       "--store", str(tmp_path / "s.sqlite"))
+    data = json.loads(out)
+    assert code == 0
+    assert set(data["calibration"]) == {"ece", "brier", "bins"} and len(data["calibration"]["bins"]) == 10
+    assert set(data["calibration"]["bins"][0]) == {"lo", "hi", "n", "mean_p_fake", "frac_fake"}
+    assert sum(b["n"] for b in data["calibration"]["bins"]) == 8
+    assert set(data["best_threshold"]) >= {"threshold", "per_class_accuracy"}
+    assert set(data["slices"]) == {"generator", "narrow_dof", "format", "size", "jpeg_quality"}
+    gan = data["slices"]["generator"]["ganA"]
+    assert set(gan) == {"n", "n_fake", "n_real", "auc", "ap", "eer", "per_class_accuracy", "balanced_accuracy",
+                        "best_threshold", "ece", "brier", "ci"}
+    assert (gan["n"], gan["n_fake"], gan["n_real"]) == (2, 2, 0)
+    assert set(gan["ci"]) == {"per_class_accuracy", "balanced_accuracy", "auc"}
+    assert {v: s["n"] for v, s in data["slices"]["format"].items()} == {"JPEG": 4, "PNG": 4}
+
+
+def test_robustness_json_and_its_none_point(capsys, learner_pkl, manifest_set, tmp_path):
+    store = str(tmp_path / "s.sqlite")
+    code, out, _ = run(capsys, "evaluate", str(manifest_set), "--model", str(learner_pkl), "--json", "--store", store,
+                       "--no-ci")
+    ev = json.loads(out)
+    code, out, _ = run(capsys, "robustness", str(manifest_set), "--model", str(learner_pkl), "--json", "--store", store,
+                       "--edit", "jpeg=50", "--edit", "downscale=0.5", "--edit", "background_blur=4")
+    data = json.loads(out)
+    assert code == 0 and set(data) >= {"model", "n", "curves"} and data["n"] == 8
+    assert [(c["edit"], c.get("value")) for c in data["curves"]] == [
+        ("none", None), ("jpeg", 50.0), ("downscale", 0.5), ("background_blur", 4.0)]
+    for c in data["curves"]:
+        assert set(c) >= {"edit", "n", "auc", "ap", "per_class_accuracy", "mean_p_fake", "slices"}
+    none = data["curves"][0]
+    assert none["auc"] == ev["auc"] and none["ap"] == ev["ap"] and none["per_class_accuracy"] == ev["per_class_accuracy"]
+    assert set(none["slices"]["generator"]) == {"camera", "ganA", "ganB"}
+
+
+def test_audit_json(capsys, manifest_set):
+    code, out, _ = run(capsys, "audit", str(manifest_set), "--json")
+    data = json.loads(out)
+    assert code == 0 and set(data) >= {"classes", "metadata_auc", "warning"}
+    assert set(data["classes"]) == {"fake", "real"} and data["classes"]["fake"]["n"] == 4
+
+
+def test_a_bad_edit_is_one_line(capsys, learner_pkl, manifest_set):
+    code, _, err = run(capsys, "robustness", str(manifest_set), "--model", str(learner_pkl), "--edit", "sepia=2")
+    assert code == 2 and err.startswith("error: unknown edit 'sepia'") and len(err.strip().splitlines()) == 1
