@@ -13,6 +13,31 @@ from ._common import add_common, emit, load
 _fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
 
 
+def _label_map(text: str | None) -> dict[str, str] | None:
+    """``"0=fake,1=real"`` -> ``{"0": "fake", "1": "real"}``."""
+    if not text:
+        return None
+    pairs = [p.split("=", 1) for p in text.split(",") if p.strip()]
+    if any(len(p) != 2 for p in pairs):
+        raise ValueError(f"--labels {text}: give VALUE=CLASS pairs, as 0=fake,1=real")
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def hard_set(args, vocab):
+    """The set named on the command line, with ``--split``, ``--label-column`` and ``--labels`` applied."""
+    return discover(args.source, vocab, split=args.split, label_column=args.label_column,
+                    label_map=_label_map(args.labels))
+
+
+def _add_set_options(p) -> None:
+    p.add_argument("source", metavar="DIR_OR_CSV", help="a folder with one subfolder per class, or a CSV manifest")
+    p.add_argument("--split", default=None, help="with train/, valid/ and test/ under one folder: the one to use")
+    p.add_argument("--label-column", default=None,
+                   help="the manifest's class column (default: label_str if present, else label)")
+    p.add_argument("--labels", default=None, metavar="V=CLASS,...",
+                   help="map numeric labels to classes, e.g. 0=fake,1=real (Kaggle's 140k set)")
+
+
 def _diagnoses(ev, whole: dict, slices: dict, threshold: float) -> list[str]:
     neg = next(v for v in ev.vocab if v != ev.positive)
     out = [diagnose(whole, threshold, "", ev.positive, neg)]
@@ -24,7 +49,7 @@ def _diagnoses(ev, whole: dict, slices: dict, threshold: float) -> list[str]:
 def cmd_evaluate(args, progress) -> int:
     model = load(args, progress)
     store = Store(args.store) if args.store else Store()
-    ev = evaluate(model, args.source, store=store, batch_size=args.batch_size, progress=progress,
+    ev = evaluate(model, hard_set(args, model.vocab), store=store, batch_size=args.batch_size, progress=progress,
                   with_focus=not args.no_focus)
     m = ev.metrics(args.threshold)
     slices = slice_report(ev, args.threshold, file_infos(ev, store), ci=not args.no_ci) if ev.rows else {}
@@ -52,7 +77,7 @@ def cmd_robustness(args, progress) -> int:
     edits = dict(parse_edit(e) for e in args.edit) if args.edit else dict(DEFAULT_EDITS)
     model = load(args, progress)
     store = Store(args.store) if args.store else Store()
-    ev = evaluate(model, args.source, store=store, progress=progress)
+    ev = evaluate(model, hard_set(args, model.vocab), store=store, progress=progress)
     cols = slice_columns(ev, file_infos(ev, store))
     out = robustness(model, ev, edits, store=store, threshold=args.threshold, slices=cols,
                      batch_size=args.batch_size, progress=progress)
@@ -69,7 +94,7 @@ def cmd_robustness(args, progress) -> int:
 
 def cmd_audit(args, progress) -> int:
     classes = [c.strip() for c in args.classes.split(",") if c.strip()]
-    hs = discover(args.source, classes)
+    hs = hard_set(args, classes)
     out = audit([(it.path, it.label) for it in hs.items], positive=classes[0])
     lines = [f"metadata_auc {_fmt(out['metadata_auc'])} (a random forest on format, size, bytes, JPEG quality and "
              "subsampling alone, cross-validated)"]
@@ -87,7 +112,7 @@ def cmd_audit(args, progress) -> int:
 def register(sub) -> None:
     """Add this module's commands to the main parser's subparsers."""
     p = sub.add_parser("evaluate", help="evaluate a labelled hard set (folder of class subfolders, or CSV)")
-    p.add_argument("source", metavar="DIR_OR_CSV")
+    _add_set_options(p)
     p.add_argument("--threshold", type=float, default=CONFIG.threshold, help="decision threshold on P(fake)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="images per forward pass (default: 4 on the CPU, 32 on a GPU)")
@@ -101,7 +126,7 @@ def register(sub) -> None:
                        description="Apply each edit at each value to every image of both classes and report AUC, AP, "
                        "per-class accuracy and mean P(fake) per class (and per slice). The first point, edit 'none', "
                        "is the unedited set. Results are stored: a second run does no model work.")
-    p.add_argument("source", metavar="DIR_OR_CSV")
+    _add_set_options(p)
     p.add_argument("--edit", action="append", metavar="NAME=V1,V2",
                    help=f"an edit and its values, repeatable; names: {', '.join(EDITS)} (default: " + "; ".join(
                        f"{k}=" + ",".join(f"{v:g}" for v in vs) for k, vs in DEFAULT_EDITS.items()) + ")")
@@ -113,7 +138,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("audit", help="shortcut audit: can the files alone (format, size, JPEG quality) tell the classes "
                                      "apart? (no model)")
-    p.add_argument("source", metavar="DIR_OR_CSV")
+    _add_set_options(p)
     p.add_argument("--classes", default="fake,real", help="the set's classes, the one to catch first (default: fake,real)")
     p.add_argument("--json", action="store_true", help="print JSON on stdout instead of text")
     p.set_defaults(func=cmd_audit)

@@ -4,6 +4,18 @@ A hard set is either a folder whose subfolders name the classes (matched to the 
 case-insensitively, at any depth, so ``test/real`` and ``test/fake`` work), or a CSV manifest with ``path`` and
 ``label`` columns (paths relative to the manifest's folder, and inside it). Every problem that would make the
 evaluation meaningless is raised as one :class:`HardSetError` before any model work is done.
+
+Large public sets load as they are laid out. Kaggle's "140k Real and Fake Faces" has
+``real_vs_fake/real-vs-fake/{train,valid,test}/{real,fake}/`` and CSV manifests with the columns
+``,original_path,id,label,label_str,path``, where ``label`` is 1 for real and 0 for fake, ``label_str`` names the
+class and ``path`` (``train/real/x.jpg``) is relative to ``real_vs_fake/real-vs-fake``. So:
+
+* class folders under more than one split folder (``train``, ``valid``/``val``, ``test``) are refused unless a
+  ``split`` is named, rather than silently mixed;
+* a manifest's label comes from ``label_column`` if given, else ``label_str`` when present, else ``label``;
+  numeric labels are mapped with ``label_map`` (``{"0": "fake", "1": "real"}``);
+* a manifest's paths are resolved against its folder, or, when they are not found there, against
+  ``real_vs_fake/real-vs-fake`` beside it (the Kaggle layout); they must lie inside that base.
 """
 
 from __future__ import annotations
@@ -56,6 +68,18 @@ def _match(name: str, vocab: Sequence[str]) -> str | None:
     return low.get(name.lower())
 
 
+SPLITS = ("train", "valid", "val", "validation", "test")
+
+
+def _splits_of(root: Path, folders: dict[str, list[Path]]) -> set[str]:
+    """The split names (``train``, ``valid``, ``test`` ...) that the class folders lie under."""
+    out = set()
+    for paths in folders.values():
+        for p in paths:
+            out |= {part.lower() for part in p.relative_to(root).parts[:-1] if part.lower() in SPLITS}
+    return out
+
+
 def _from_folder(root: Path, vocab: Sequence[str]) -> HardSet:
     items: list[Item] = []
     found: dict[str, list[Path]] = defaultdict(list)
@@ -88,6 +112,10 @@ def _from_folder(root: Path, vocab: Sequence[str]) -> HardSet:
         have = ", ".join(sorted(other_dirs)[:6]) or "none"
         raise HardSetError(f"{root}: no class folders named {' / '.join(vocab)} (subfolders found: {have}); "
                            "put the images in one folder per class")
+    splits = _splits_of(root, found)
+    if len(splits) > 1:
+        raise HardSetError(f"{root}: holds the splits {', '.join(sorted(splits))}; choose one with --split "
+                           f"(e.g. --split test) rather than mixing them")
     missing = [v for v in vocab if v not in found]
     if missing:
         raise HardSetError(f"{root}: no folder for class {', '.join(missing)}; the model's classes are "
@@ -95,48 +123,68 @@ def _from_folder(root: Path, vocab: Sequence[str]) -> HardSet:
     return HardSet(str(root), tuple(items))
 
 
-def _from_manifest(path: Path, vocab: Sequence[str]) -> HardSet:
-    base = path.parent.resolve()
+def _manifest_base(path: Path, rels: Sequence[str]) -> Path:
+    """The folder a manifest's paths are relative to: its own, or the Kaggle layout's image root beside it."""
+    here = path.parent.resolve()
+    sample = [r for r in rels[:20] if r and not os.path.isabs(r)]
+    for base in (here, here / "real_vs_fake" / "real-vs-fake", here / "real-vs-fake"):
+        if sample and sum((base / r).exists() for r in sample) * 2 > len(sample):
+            return base
+    return here
+
+
+def _from_manifest(path: Path, vocab: Sequence[str], label_column: str | None = None,
+                   label_map: dict[str, str] | None = None) -> HardSet:
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             cols = {c.strip().lower(): c for c in (reader.fieldnames or [])}
-            lacking = [c for c in ("path", "label") if c not in cols]
+            label_col = (label_column or ("label_str" if "label_str" in cols else "label")).strip().lower()
+            lacking = [c for c in ("path", label_col) if c not in cols]
             if lacking:
                 raise HardSetError(f"{path.name}: manifest lacks column {', '.join(lacking)} "
-                                   f"(has: {', '.join(cols) or 'none'}); it needs path,label")
+                                   f"(has: {', '.join(c for c in cols if c) or 'none'}); it needs path,label")
             rows = list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise HardSetError(f"{path.name}: cannot read the manifest ({err})") from None
+    base = _manifest_base(path, [(r.get(cols["path"]) or "").strip() for r in rows])
+    cols_meta = {k: v for k, v in cols.items() if k != label_col}
     items = []
     for n, row in enumerate(rows, start=2):
-        rel, lab = (row.get(cols["path"]) or "").strip(), (row.get(cols["label"]) or "").strip()
-        label = _match(lab, vocab)
+        rel, lab = (row.get(cols["path"]) or "").strip(), (row.get(cols[label_col]) or "").strip()
+        label = _match((label_map or {}).get(lab, lab), vocab)
         if label is None:
-            raise HardSetError(f"{path.name} line {n}: label {lab!r} is not one of {', '.join(vocab)}")
+            hint = " (numeric labels need --labels, e.g. 0=fake,1=real)" if lab.isdigit() and not label_map else ""
+            raise HardSetError(f"{path.name} line {n}: label {lab!r} is not one of {', '.join(vocab)}{hint}")
         full = (base / rel).resolve() if not os.path.isabs(rel) else Path(rel).resolve()
         if base not in full.parents:
             raise HardSetError(f"{path.name} line {n}: path {rel!r} is outside the manifest's folder")
-        meta = _meta(row, cols)
+        meta = _meta(row, cols_meta)
         items.append(Item(str(base / rel), label, meta.get("style", ""), meta))
     return HardSet(str(path), tuple(items))
 
 
-def discover(source: str | os.PathLike, vocab: Sequence[str]) -> HardSet:
+def discover(source: str | os.PathLike, vocab: Sequence[str], *, split: str | None = None,
+             label_column: str | None = None, label_map: dict[str, str] | None = None) -> HardSet:
     """Resolve a hard-set source into labelled items and check its layout.
 
     Args:
         source: a folder of class subfolders, or a ``.csv`` manifest.
         vocab: the model's classes.
+        split: for a folder with ``train``/``valid``/``test`` subfolders, the one to evaluate.
+        label_column: the manifest column holding the class (default ``label_str`` if present, else ``label``).
+        label_map: manifest label -> class, for numeric labels (``{"0": "fake", "1": "real"}``).
 
     Raises:
-        HardSetError: no class folders, classes that do not match the vocab, an empty class, a manifest with
-            missing columns or paths outside its folder.
+        HardSetError: no class folders, classes that do not match the vocab, an empty class, several splits and
+            none chosen, a manifest with missing columns or paths outside its folder.
     """
     p = Path(source).expanduser()
     if not p.exists():
         raise HardSetError(f"{source}: no such folder or file")
-    hs = _from_manifest(p, vocab) if p.is_file() and p.suffix.lower() == ".csv" else (
+    if p.is_dir() and split is not None:
+        p = _split_folder(p, split)
+    hs = _from_manifest(p, vocab, label_column, label_map) if p.is_file() and p.suffix.lower() == ".csv" else (
         _from_folder(p, vocab) if p.is_dir() else None)
     if hs is None:
         raise HardSetError(f"{source}: give a folder of class subfolders or a .csv manifest")
@@ -147,6 +195,17 @@ def discover(source: str | os.PathLike, vocab: Sequence[str]) -> HardSet:
     if empty:
         raise HardSetError(f"{source}: class {', '.join(empty)} has no images")
     return hs
+
+
+def _split_folder(root: Path, split: str) -> Path:
+    """The folder named ``split`` at or under ``root`` (the Kaggle layout nests it two levels down)."""
+    for dirpath, dirnames, _ in os.walk(root):
+        for d in sorted(dirnames):
+            if d.lower() == split.lower():
+                return Path(dirpath) / d
+        if Path(dirpath).relative_to(root).parts.__len__() >= 3:
+            dirnames[:] = []
+    raise HardSetError(f"{root}: no split folder named {split!r}")
 
 
 def _meta(row: dict, cols: dict[str, str]) -> dict[str, str]:

@@ -79,3 +79,30 @@ def test_audit_json(capsys, manifest_set):
 def test_a_bad_edit_is_one_line(capsys, learner_pkl, manifest_set):
     code, _, err = run(capsys, "robustness", str(manifest_set), "--model", str(learner_pkl), "--edit", "sepia=2")
     assert code == 2 and err.startswith("error: unknown edit 'sepia'") and len(err.strip().splitlines()) == 1
+
+
+def test_evaluate_kaggle_layout_with_split_and_numeric_labels(capsys, learner_pkl, tmp_path):
+    images = tmp_path / "kaggle" / "real_vs_fake" / "real-vs-fake"
+    lines = [",original_path,id,label,label_str,path"]
+    for split in ("train", "test"):
+        for k, cls in enumerate(("fake", "real")):
+            for i in range(2):
+                rel = f"{split}/{cls}/{i}.jpg"
+                (images / rel).parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(draw_photo(80 + 10 * k + i, 64, 64)).save(images / rel)
+                if split == "test":
+                    lines.append(f"{len(lines) - 1},x,{i},{k},{cls},{rel}")
+    (tmp_path / "kaggle" / "test.csv").write_text("\n".join(lines) + "\n")
+    store = str(tmp_path / "s.sqlite")
+    code, _, err = run(capsys, "evaluate", str(tmp_path / "kaggle"), "--model", str(learner_pkl), "--store", store)
+    assert code == 2 and "choose one with --split" in err
+    code, out, _ = run(capsys, "evaluate", str(tmp_path / "kaggle"), "--split", "test", "--model", str(learner_pkl),
+                       "--store", store, "--json", "--no-ci")
+    by_folder = json.loads(out)
+    assert code == 0 and by_folder["n"] == 4
+    code, out, _ = run(capsys, "evaluate", str(tmp_path / "kaggle" / "test.csv"), "--label-column", "label",
+                       "--labels", "0=fake,1=real", "--model", str(learner_pkl), "--store", store, "--json", "--no-ci")
+    by_csv = json.loads(out)
+    assert code == 0 and by_csv["computed"] == 0  # the same images, read from the store
+    assert sorted((r["path"], r["label"], r["probs"]["fake"]) for r in by_csv["rows"]) == sorted(
+        (r["path"], r["label"], r["probs"]["fake"]) for r in by_folder["rows"])

@@ -47,3 +47,42 @@ def test_symlink_loop_does_not_hang(tmp_path):
     _touch(tmp_path / "real" / "b.jpg")
     (tmp_path / "real" / "loop").symlink_to(tmp_path, target_is_directory=True)
     assert discover(tmp_path, VOCAB).counts == {"fake": 1, "real": 1}
+
+
+def _kaggle(root, n=2):
+    """A replica of Kaggle's "140k Real and Fake Faces" layout: images under real_vs_fake/real-vs-fake, CSVs at
+    the root with the columns ,original_path,id,label,label_str,path (label 1 = real, 0 = fake)."""
+    images = root / "real_vs_fake" / "real-vs-fake"
+    for split in ("train", "valid", "test"):
+        lines = [",original_path,id,label,label_str,path"]
+        for k, cls in enumerate(("fake", "real")):
+            for i in range(n):
+                rel = f"{split}/{cls}/{split[0]}{cls[0]}{i}.jpg"
+                _touch(images / rel)
+                lines.append(f"{len(lines) - 1},/orig/{cls}/{i}.jpg,{i},{1 if cls == 'real' else 0},{cls},{rel}")
+        (root / f"{split}.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_kaggle_folders_ask_for_a_split(tmp_path):
+    root = _kaggle(tmp_path)
+    with pytest.raises(HardSetError, match="holds the splits test, train, valid; choose one with --split"):
+        discover(root, VOCAB)
+    hs = discover(root, VOCAB, split="test")
+    assert hs.counts == {"fake": 2, "real": 2}
+    assert all("/real-vs-fake/test/" in it.path for it in hs.items)
+    with pytest.raises(HardSetError, match="no split folder named 'holdout'"):
+        discover(root, VOCAB, split="holdout")
+
+
+def test_kaggle_manifests_load_as_they_are(tmp_path):
+    root = _kaggle(tmp_path)
+    hs = discover(root / "valid.csv", VOCAB)  # label_str names the class; paths resolve under real_vs_fake/...
+    assert hs.counts == {"fake": 2, "real": 2}
+    assert all(it.path.startswith(str(root / "real_vs_fake" / "real-vs-fake" / "valid")) for it in hs.items)
+    assert {it.label for it in hs.items if "/fake/" in it.path} == {"fake"}
+    assert set(hs.items[0].meta) == {"original_path", "id"}  # the unnamed index and the class columns are not meta
+    numeric = discover(root / "valid.csv", VOCAB, label_column="label", label_map={"0": "fake", "1": "real"})
+    assert [(i.path, i.label) for i in numeric.items] == [(i.path, i.label) for i in hs.items]
+    with pytest.raises(HardSetError, match=r"label '0' is not one of fake, real \(numeric labels need --labels"):
+        discover(root / "valid.csv", VOCAB, label_column="label")
