@@ -1,9 +1,9 @@
 """Where does it fail? Metrics per slice of an evaluated set, with bootstrap confidence intervals, and a diagnosis
 in words when a slice ranks well but thresholds badly.
 
-A *slice column* is a manifest column other than ``path`` and ``label`` (``style``, ``generator`` ...) with 2 to
-:data:`MAX_VALUES` distinct values, or one of the derived columns: ``narrow_dof`` (from the focus measures),
-``format``, ``size`` (a bucket of the photo's short side) and ``jpeg_quality`` (a bucket of the quality
+A *slice column* is a manifest column other than ``path`` and ``label`` (``style``, ``generator`` ...), or one of
+the derived columns, with 2 to :data:`MAX_VALUES` distinct values. The derived columns are ``narrow_dof`` (from
+the focus measures), ``format``, ``size`` (a bucket of the photo's short side) and ``jpeg_quality`` (a bucket of the quality
 estimated from the quantisation tables; ``not JPEG`` otherwise). File facts come from
 :func:`facefake_core.imaging.fileinfo.file_info`, read once per image and kept in the store.
 
@@ -80,20 +80,22 @@ def file_infos(ev: Evaluation, store: Store | None = None, workers: int = 4) -> 
 
 
 def slice_columns(ev: Evaluation, infos: dict[str, FileInfo | None] | None = None) -> dict[str, list[str]]:
-    """Every slice column of ``ev``: column -> one value per row (``""`` where a row has none), in row order."""
-    out: dict[str, list[str]] = {}
+    """Every slice column of ``ev``: column -> one value per row (``""`` where a row has none), in row order.
+
+    A column is kept when it has 2 to :data:`MAX_VALUES` distinct values: one value is no slice (every row of
+    this set is PNG, say), and a value per row is an id.
+    """
+    cand: dict[str, list[str]] = {}
     for col in sorted({k for r in ev.rows for k in r.meta}):
-        values = [r.meta.get(col, "") for r in ev.rows]
-        if 2 <= len(set(values)) <= MAX_VALUES:
-            out[col] = values
+        cand[col] = [r.meta.get(col, "") for r in ev.rows]
     if any(r.focus is not None for r in ev.rows):
-        out["narrow_dof"] = ["" if r.focus is None else "narrow" if r.focus.narrow_dof else "sharp" for r in ev.rows]
+        cand["narrow_dof"] = ["" if r.focus is None else "narrow" if r.focus.narrow_dof else "sharp" for r in ev.rows]
     if infos is not None:
         got = [infos.get(r.image_sha) for r in ev.rows]
-        out["format"] = [i.format if i else "" for i in got]
-        out["size"] = [size_bucket(i.width, i.height) if i else "" for i in got]
-        out["jpeg_quality"] = [quality_bucket(i.jpeg_quality) if i else "" for i in got]
-    return out
+        cand["format"] = [i.format if i else "" for i in got]
+        cand["size"] = [size_bucket(i.width, i.height) if i else "" for i in got]
+        cand["jpeg_quality"] = [quality_bucket(i.jpeg_quality) if i else "" for i in got]
+    return {c: v for c, v in cand.items() if 2 <= len(set(v) - {""}) <= MAX_VALUES}
 
 
 def _interval(samples: tuple[np.ndarray, ...], statistic: Callable, seed: int, n_resamples: int) -> list | None:

