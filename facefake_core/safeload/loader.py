@@ -84,8 +84,9 @@ def load_learner_safely(path: str | os.PathLike, *, trust: bool = False) -> tupl
     try:
         learner = _as_cpu_learner(_unpickle(file, session), file)
     except UnsafeModelError as err:
-        raise UnsafeModelError(f"Refused to load {file.name}: {err}. No code from the file was run; "
-                               "load it with trust=True only if you trust its source") from None
+        raise UnsafeModelError(f"Refused to load {file.name}: {err}. No code from the file was run; if you trust "
+                               "its source, load it with --trust-pickle (trust=True), or run `facefake convert` on "
+                               "it on a trusted machine and load the converted folder") from None
     except FacefakeError:
         raise
     except Exception as err:  # noqa: BLE001 - unpickling a damaged file can raise nearly any exception type
