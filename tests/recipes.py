@@ -14,6 +14,8 @@ import numpy as np
 from PIL import Image
 
 SIZE = 64
+#: (seed, width, height) of the probe pictures: landscape and portrait, so every crop matters.
+PROBES = ((7, 96, 72), (8, 60, 110))
 
 
 def picture(seed: int, width: int, height: int) -> Image.Image:
@@ -130,3 +132,30 @@ def recipes() -> dict[str, Callable[[Path], Any]]:
 
     built = {name: fn for name, fn in locals().items() if callable(fn) and name not in ("norm",)}
     return {name: (lambda data, fn=fn: _spread(fn(data))) for name, fn in built.items()}
+
+
+def recipes27() -> dict[str, tuple[Callable[[Path], Any], str]]:
+    """The rows exported by fastai 2.7.19 (small networks: the files are committed): name -> (build, CAM layer).
+
+    ``course``: a DataBlock (RandomSplitter, parent_label), RandomResizedCrop, no Normalize, MixUp, the tracker
+    callbacks, label smoothing, F1Score, ``.to_fp16()``. ``presizing``: Resize then ``aug_transforms(size=...)``
+    (RandomResizedCropGPU), Normalize, a narrow ``Learner(dls, xresnet18(...))``.
+    """
+    from fastai.vision import all as fv
+
+    def course(data: Path) -> Any:
+        block = fv.DataBlock(blocks=(fv.ImageBlock, fv.CategoryBlock), get_items=fv.get_image_files,
+                             get_y=fv.parent_label, splitter=fv.RandomSplitter(valid_pct=0.25, seed=42),
+                             item_tfms=fv.RandomResizedCrop(SIZE, min_scale=0.5), batch_tfms=fv.aug_transforms())
+        dls = block.dataloaders(data, bs=2, num_workers=0)
+        return fv.vision_learner(dls, fv.squeezenet1_1, pretrained=False, lin_ftrs=[],
+                                 loss_func=fv.LabelSmoothingCrossEntropy(), metrics=[fv.accuracy, fv.F1Score()],
+                                 cbs=[fv.MixUp(0.2), fv.SaveModelCallback(), fv.EarlyStoppingCallback()]).to_fp16()
+
+    def presizing(data: Path) -> Any:
+        norm = fv.Normalize.from_stats(*fv.imagenet_stats)
+        dls = _dls(data, fv.Resize(96), [*fv.aug_transforms(size=SIZE, min_scale=0.75), norm])
+        return fv.Learner(dls, fv.xresnet18(n_out=2, widen=0.125), metrics=fv.error_rate)
+
+    return {"course": (lambda data: _spread(course(data)), "0.0.12"),
+            "presizing": (lambda data: _spread(presizing(data)), "7")}

@@ -21,8 +21,7 @@ import recipes
 from facefake_core import load_model
 
 FIXTURES = Path(__file__).resolve().parents[1] / "safeload" / "fixtures"
-#: (seed, width, height) of the probe pictures: landscape and portrait, so every crop matters.
-PROBES = ((7, 96, 72), (8, 60, 110))
+PROBES = recipes.PROBES
 
 #: recipe -> the CAM layer, by hand: a ResNet's layer4; else the last convolutional block of the body's chain
 #: with what follows it (densenet: norm5 after denseblock4; squeezenet: its last Fire; xresnet: its 4th stage
