@@ -134,7 +134,8 @@ class Preprocessing:
         if len(sizing) != 1 or others:
             names = ", ".join(type(t).__name__ for t in item_tfms) or "none"
             raise ModelLoadError(f"the learner's item transforms ({names}) are not one Resize or RandomResizedCrop "
-                                 "and ToTensor; facefake cannot reproduce its inference preprocessing")
+                                 "and ToTensor; facefake cannot reproduce its inference preprocessing (re-export it "
+                                 "with one of those to explain it here)")
         item = sizing[0]
         norm = next((t for t in batch_tfms if isinstance(t, Normalize)), None)
         flat = lambda t: tuple(float(v) for v in torch.as_tensor(t).flatten().tolist())
