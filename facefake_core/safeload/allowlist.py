@@ -75,7 +75,7 @@ ALLOWED: dict[Name, str] = {
     **_names(REF, "sklearn.metrics._ranking", "roc_auc_score average_precision_score"),
     **_names(REF, "sklearn.metrics._regression", "explained_variance_score r2_score"),
     **_names(REF, "numpy", "less greater"),  # TrackerCallback.comp (SaveModelCallback, EarlyStoppingCallback)
-    # The DataBlock API's labellers (RegexLabeller, a class, is admitted by rule).
+    # The DataBlock API's labellers.
     **_names(REF, "fastai.data.transforms", "parent_label"),
     **_names(REF, "fastcore.basics", "_using_attr"),
     **_names(CALL, "fastai.callback.fp16", "AMPMode"),
