@@ -28,6 +28,8 @@ from pytorch_grad_cam import (
 )
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
+from .network import split_at
+
 #: CAM methods offered, by the name used on the CLI and in the dashboard.
 CAM_METHODS: dict[str, type] = {
     "gradcam": GradCAM,
@@ -78,15 +80,15 @@ class _Tail(nn.Module):
 
 @dataclass(frozen=True)
 class SplitModel:
-    """A fastai ``Sequential(body, head)`` cut after ``body[index]``."""
+    """A network cut after one of its layers: ``back(front(x)) == net(x)``, ``front(x)`` that layer's output."""
 
     front: nn.Module
     back: nn.Module
 
     @classmethod
-    def at(cls, model: nn.Module, index: int) -> "SplitModel":
-        body, head = model[0], model[1]
-        return cls(nn.Sequential(*list(body)[: index + 1]), nn.Sequential(*list(body)[index + 1 :], head))
+    def at(cls, model: nn.Module, path: str) -> "SplitModel":
+        """Cut ``model`` after the module at ``path`` (a :func:`~facefake_core.model.network.layer_names` value)."""
+        return cls(*split_at(model, path))
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,9 @@ class Model:
     """A fastai vision classifier ready to predict and explain.
 
     Args:
-        net: the learner's ``Sequential(body, head)``. Kept as ``source_net`` (what :mod:`~facefake_core.convert`
-            writes); ``net`` is the copy that runs: BatchNorms folded (:func:`fold_batchnorm`), in eval mode,
+        net: the learner's model (``Sequential(body, head)`` for ``vision_learner``). Kept as ``source_net``
+            (what :mod:`~facefake_core.convert` writes); ``net`` is the copy that runs: float32 (a ``.to_fp16()``
+            or half-precision learner runs in fp32), BatchNorms folded (:func:`fold_batchnorm`), in eval mode,
             gradients off for its parameters, on the device.
         vocab: class names in output order.
         prep: inference preprocessing.
@@ -40,8 +41,9 @@ class Model:
     def __init__(self, net: nn.Module, vocab: Sequence[str], prep: Preprocessing, info: ModelInfo) -> None:
         self.device = torch.device(info.device)
         self.memory_format = memory_format(self.device)
-        self.source_net = net.eval().requires_grad_(False)
+        self.source_net = net.float().eval().requires_grad_(False)
         self.net = fold_batchnorm(net).to(self.device, memory_format=self.memory_format).requires_grad_(False)
+        self._splits: dict[str, SplitModel] = {}  # layer name -> cut network; built once (fx tracing is slow)
         self.vocab = tuple(str(v) for v in vocab)
         self.prep = prep
         self.info = info
@@ -69,10 +71,13 @@ class Model:
         return low.index(str(target).lower())
 
     def split(self, layer: str | None = None) -> SplitModel:
+        """The running network cut after ``layer`` (a name of ``self.layers``; default: the model's CAM layer)."""
         name = layer or self.info.target_layer
         if name not in self.layers:
             raise ValueError(f"unknown layer {name!r}; choose one of {', '.join(self.layers)}")
-        return SplitModel.at(self.net, self.layers[name])
+        if name not in self._splits:  # a race builds it twice, harmlessly: both cuts share the same modules
+            self._splits[name] = SplitModel.at(self.net, self.layers[name])
+        return self._splits[name]
 
     # -- calls --------------------------------------------------------------------------------------------
     def _prediction(self, photo: Photo, probs: np.ndarray) -> Prediction:
@@ -117,16 +122,22 @@ class Model:
 
 
 def build_model(net, vocab, prep: Preprocessing, *, sha256: str, source: str, path: str, load_method: str,
-                device: str, stubbed=(), remapped=(), notes=()) -> Model:
-    """Wrap a network with its card; the one place a :class:`Model` is assembled."""
+                device: str, stubbed=(), remapped=(), notes=(), arch: object = None) -> Model:
+    """Wrap a network with its card; the one place a :class:`Model` is assembled.
+
+    ``arch`` is the learner's ``arch`` (a function or a timm name) when it has one; the card's CAM layer is the
+    last of :func:`layer_names`, read from the network's structure.
+    """
+    if not isinstance(net, nn.Module):
+        raise ModelLoadError(f"{Path(path).name}: the learner's model is a {type(net).__name__}, not a torch module")
     try:
         layers = layer_names(net)
-        arch = describe_arch(net)
-    except (TypeError, IndexError, AttributeError):
+        arch = describe_arch(net, arch)
+    except (TypeError, IndexError, AttributeError, ValueError, KeyError):
         raise ModelLoadError(f"{Path(path).name}: not a fastai vision model (no convolutional body)") from None
     if not layers:
         raise ModelLoadError(f"{Path(path).name}: the model's body has no convolutional layer to explain")
-    info = ModelInfo(arch=arch, vocab=tuple(map(str, vocab)), input_size=prep.size, resize_method=prep.method,
+    info = ModelInfo(arch=arch, vocab=tuple(map(str, vocab)), input_size=prep.input_size, resize_method=prep.method,
                      pad_mode=prep.pad_mode, sha256=sha256, source=source, path=path,
                      target_layer=list(layers)[-1], layers=tuple(layers), load_method=load_method, device=device,
                      stubbed=tuple(stubbed), remapped=tuple(remapped), notes=tuple(notes))

@@ -49,10 +49,10 @@ def load_file(path: Path, *, source: str | None = None, trust: bool = False, dev
     learn, method, stubbed, remapped = _load_pickle(path, trust)
     try:
         net, vocab = learn.model, list(learn.dls.vocab)
-        if not (isinstance(net, nn.Sequential) and len(net) == 2):
-            raise TypeError
-    except Exception:
-        raise ModelLoadError(f"{path.name}: not a fastai vision learner (expected model = Sequential(body, head))") from None
+    except Exception:  # noqa: BLE001 - a learner without dls.vocab fails in ways that depend on what it holds
+        raise ModelLoadError(f"{path.name}: not a fastai vision classifier (its DataLoaders have no vocab)") from None
+    if not isinstance(net, nn.Module):
+        raise ModelLoadError(f"{path.name}: not a fastai vision learner (its model is a {type(net).__name__})")
     prep = Preprocessing.from_learner(learn)
     return build_model(net, vocab, prep, sha256=file_sha256(path), source=src, path=str(path), load_method=method,
-                       device=dev, stubbed=stubbed, remapped=remapped, notes=notes)
+                       device=dev, stubbed=stubbed, remapped=remapped, notes=notes, arch=getattr(learn, "arch", None))

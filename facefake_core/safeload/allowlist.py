@@ -13,6 +13,11 @@ Each allowed global has a *kind* that limits what the pickle may do with it:
   ``str(x)`` must not run a rebuilt fastai object's methods.
 * ``NEW``: a class the pickle may allocate (``NEWOBJ``) and then fill with state; never called.
 * ``REF``: may only be referenced (type annotations, dispatch tables, ``arch``/``splitter`` attributes).
+
+Classes need not be listed one by one: a class that the trusted packages define and that subclasses one of
+``TRUSTED_BASES`` (or lives in one of ``TRUSTED_CLASS_MODULES``) is ``NEW`` by rule, provided every hook that
+unpickling or garbage collection can run on it (``ADMISSION_HOOKS``) is Python's default or one of
+``VETTED_HOOKS`` (:mod:`.admission`). Calls (``REDUCE``) and functions stay on the exact lists.
 """
 
 from __future__ import annotations
@@ -42,47 +47,53 @@ ALLOWED: dict[Name, str] = {
     **_names(CALL, "numpy._core.multiarray", "scalar _reconstruct"),
     **_names(CALL, "torch", "device Size"),
     **_names(REF, "torch", "Tensor float32 float16 bfloat16 float64 int64 int32 int16 int8 uint8 bool"),
-    **_names(NEW, "torch.nn.modules.activation", "ReLU"),
-    **_names(NEW, "torch.nn.modules.batchnorm", "BatchNorm1d BatchNorm2d"),
-    **_names(NEW, "torch.nn.modules.container", "Sequential ModuleList"),
-    **_names(NEW, "torch.nn.modules.conv", "Conv2d"),
-    **_names(NEW, "torch.nn.modules.dropout", "Dropout"),
-    **_names(NEW, "torch.nn.modules.linear", "Linear Identity"),
-    **_names(NEW, "torch.nn.modules.loss", "CrossEntropyLoss BCEWithLogitsLoss"),
-    **_names(NEW, "torch.nn.modules.pooling", "AdaptiveAvgPool2d AdaptiveMaxPool2d MaxPool2d AvgPool2d"),
-    **_names(NEW, "torchvision.models.resnet", "BasicBlock Bottleneck"),
-    **_names(REF, "torchvision.models.resnet", "resnet18 resnet34 resnet50 resnet101 resnet152"),
-    **_names(NEW, "torchvision.models.squeezenet", "Fire"),
+    # Architecture functions, kept as ``learn.arch`` (vision_learner's model families); referenced, never called.
+    **_names(REF, "torchvision.models.resnet", "resnet18 resnet34 resnet50 resnet101 resnet152 resnext50_32x4d "
+             "resnext101_32x8d resnext101_64x4d wide_resnet50_2 wide_resnet101_2"),
     **_names(REF, "torchvision.models.squeezenet", "squeezenet1_0 squeezenet1_1"),
-    **_names(NEW, "torchvision.models.densenet", "_DenseBlock _DenseLayer _Transition"),
-    **_names(REF, "torchvision.models.densenet", "densenet121"),
-    **_names(REF, "fastai.vision.models.xresnet", "xresnet18 xresnet34 xresnet50"),
-    **_names(NEW, "fastai.callback.core", "TrainEvalCallback"),
-    **_names(NEW, "fastai.callback.progress", "ProgressCallback"),
-    **_names(NEW, "fastai.callback.fp16", "MixedPrecision"),  # learn.to_fp16()
+    **_names(REF, "torchvision.models.densenet", "densenet121 densenet161 densenet169 densenet201"),
+    **_names(REF, "torchvision.models.vgg", "vgg11 vgg11_bn vgg13 vgg13_bn vgg16 vgg16_bn vgg19 vgg19_bn"),
+    **_names(REF, "torchvision.models.alexnet", "alexnet"),
+    **_names(REF, "torchvision.models.mobilenetv2", "mobilenet_v2"),
+    **_names(REF, "torchvision.models.mobilenetv3", "mobilenet_v3_large mobilenet_v3_small"),
+    **_names(REF, "torchvision.models.efficientnet", "efficientnet_b0 efficientnet_b1 efficientnet_b2 "
+             "efficientnet_b3 efficientnet_b4 efficientnet_b5 efficientnet_b6 efficientnet_b7 efficientnet_v2_s "
+             "efficientnet_v2_m efficientnet_v2_l"),
+    **_names(REF, "torchvision.models.convnext", "convnext_tiny convnext_small convnext_base convnext_large"),
+    **_names(REF, "fastai.vision.models.xresnet", "xresnet18 xresnet34 xresnet50 xresnet101 xresnet152 "
+             "xresnet18_deep xresnet34_deep xresnet50_deep xresnet18_deeper xresnet34_deeper xresnet50_deeper "
+             "xresnext18 xresnext34 xresnext50 xresnext101"),
+    # Splitters (``learn.splitter``) and the metric functions fastai wraps in AvgMetric / AccumMetric.
+    **_names(REF, "fastai.vision.learner", "default_split _resnet_split _squeezenet_split _densenet_split "
+             "_xresnet_split _vgg_split _alexnet_split"),
+    **_names(REF, "fastai.torch_core", "trainable_params"),
+    **_names(REF, "fastai.metrics", "accuracy error_rate top_k_accuracy accuracy_multi mse mae msle "
+             "foreground_acc _rmse _exp_rmspe"),
+    **_names(REF, "sklearn.metrics._classification", "f1_score fbeta_score precision_score recall_score "
+             "balanced_accuracy_score cohen_kappa_score matthews_corrcoef jaccard_score hamming_loss "
+             "brier_score_loss"),
+    **_names(REF, "sklearn.metrics._ranking", "roc_auc_score average_precision_score"),
+    **_names(REF, "sklearn.metrics._regression", "explained_variance_score r2_score"),
+    **_names(REF, "numpy", "less greater"),  # TrackerCallback.comp (SaveModelCallback, EarlyStoppingCallback)
+    # The DataBlock API's labellers.
+    **_names(REF, "fastai.data.transforms", "parent_label"),
+    **_names(REF, "fastcore.basics", "_using_attr"),
     **_names(CALL, "fastai.callback.fp16", "AMPMode"),
     **_names(NEW, "fastai.data.core", "DataLoaders Datasets TfmdDL TfmdLists"),
     **_names(REF, "fastai.data.core", "FilteredBase FilteredBase.dataloaders"),
     **_names(NEW, "fastai.data.load", "_FakeLoader"),
     **_names(REF, "fastai.data.load", "_wif"),
-    **_names(NEW, "fastai.data.transforms", "Categorize CategoryMap IntToFloatTensor Normalize ToTensor"),
-    **_names(REF, "fastai.data.transforms", "parent_label"),
+    **_names(NEW, "fastai.data.transforms", "CategoryMap"),  # its __hash__ reads only its items
     **_names(REF, "fastai.imports", "noop"),
-    **_names(NEW, "fastai.layers", "AdaptiveConcatPool2d Flatten ConvLayer ResBlock"),
-    **_names(NEW, "fastai.learner", "Learner Recorder AvgLoss AvgSmoothLoss AvgMetric CastToTensor"),
-    **_names(NEW, "fastai.losses", "CrossEntropyLossFlat BCEWithLogitsLossFlat"),
-    **_names(REF, "fastai.metrics", "accuracy error_rate"),
+    **_names(NEW, "fastai.learner", "Learner"),
     **_names(REF, "fastai.optimizer", "Adam SGD"),
     **_names(REF, "fastai.torch_core", "TensorBase TensorImage TensorImageBW TensorCategory TensorMask"),
-    **_names(NEW, "fastai.vision.augment", "Resize RandomResizedCrop Flip Dihedral Rotate Zoom Warp _WarpCoord "
-             "Brightness Contrast _BrightnessLogit _ContrastLogit AffineCoordTfm LightingTfm"),
-    **_names(REF, "fastai.vision.augment", "RandTransform flip_mat rotate_mat zoom_mat dihedral_mat "
+    **_names(REF, "fastai.vision.augment", "flip_mat rotate_mat zoom_mat dihedral_mat "
              "TensorImage.lighting TensorImage.hsv"),
     **_names(REF, "fastai.vision.core", "PILBase PILImage PILImageBW PILMask TensorPoint TensorBBox"),
-    **_names(REF, "fastai.vision.learner", "_resnet_split _squeezenet_split _densenet_split _xresnet_split"),
     **_names(NEW, "fastcore.foundation", "L"),
     **_names(NEW, "fastcore.basics", "fastuple"),
-    **_names(NEW, "fasttransform.transform", "Transform DisplayedTransform ItemTransform InplaceTransform Pipeline"),
+    **_names(NEW, "fasttransform.transform", "Pipeline"),
     **_names(NEW, "plum._function", "Function"),
     **_names(NEW, "plum._method", "Method MethodList"),
     **_names(NEW, "plum._resolver", "Resolver"),
@@ -130,3 +141,57 @@ FASTAI27_TRANSFORMS = {
     name: ("fasttransform.transform", name)
     for name in ("Transform", "DisplayedTransform", "ItemTransform", "InplaceTransform")
 }
+
+#: Top-level packages whose classes the admission rule may allow (those not installed are skipped).
+TRUSTED_PACKAGES: tuple[str, ...] = ("torch", "torchvision", "fastai", "fastcore", "fasttransform", "timm")
+
+#: A trusted package's class that subclasses one of these may be allocated and have its state restored.
+TRUSTED_BASES: tuple[Name, ...] = (
+    ("torch.nn.modules.module", "Module"),  # layers, bodies, heads, losses (LabelSmoothingCrossEntropy)
+    ("torch.distributions.distribution", "Distribution"),  # MixUp's and CutMix's Beta
+    ("fasttransform.transform", "Transform"),  # item/batch transforms, augmentations, labellers
+    ("fastai.callback.core", "Callback"),  # MixUp, SaveModelCallback, CSVLogger, ...
+    ("fastai.learner", "Metric"),  # AvgMetric, AccumMetric (F1Score, RocAucBinary, ...)
+    ("fastai.losses", "BaseLoss"),  # CrossEntropyLossFlat, FocalLossFlat, ...
+)
+
+#: Modules whose every class may be admitted (the helper classes augmentations and DataBlocks keep).
+TRUSTED_CLASS_MODULES: frozenset[str] = frozenset({"fastai.vision.augment", "fastai.data.transforms"})
+
+#: What unpickling (NEWOBJ, BUILD) and garbage collection may run on an admitted class's instance.
+#: ``__getattr__`` runs when BUILD looks ``__setstate__`` up; ``_init_state`` is what fastcore's
+#: ``Stateful.__setstate__`` calls; ``__hash__``/``__eq__`` run when the object is a dict key.
+ADMISSION_HOOKS: tuple[str, ...] = ("__new__", "__setstate__", "_init_state", "__getattr__", "__getattribute__",
+                                    "__setattr__", "__del__", "__hash__", "__eq__")
+
+#: Hook implementations read and found to touch nothing but the object itself (set attributes, defaults).
+#: Everything else refuses the class: DistributedDataParallel's and RemoteModule's ``__setstate__`` (reducers,
+#: RPC), quantized convolutions' (packs weights with native ops), ScriptModule's and GraphModule's attribute
+#: hooks, torch.compile's OptimizedModule, the ``__del__`` of hook callbacks and DynamicUnet.
+VETTED_HOOKS: frozenset[str] = frozenset({
+    "torch.nn.modules.module.Module.__setstate__",  # __dict__.update, then default hook tables
+    "torch.nn.modules.module.Module.__getattr__",  # looks in _parameters/_buffers/_modules of __dict__
+    "torch.nn.modules.module.Module.__setattr__",  # registers parameters/modules on the object
+    "torch.nn.modules.conv._ConvNd.__setstate__",  # default padding_mode
+    "torch.nn.modules.activation.Softmax.__setstate__",  # default dim
+    "torch.nn.modules.activation.Softmin.__setstate__",
+    "torch.nn.modules.activation.LogSoftmax.__setstate__",
+    "torch.nn.modules.activation.MultiheadAttention.__setstate__",  # default _qkv_same_embed_dim
+    "torch.nn.modules.pooling.AvgPool3d.__setstate__",  # default padding, ceil_mode
+    "torch.nn.modules.upsampling.Upsample.__setstate__",  # default recompute_scale_factor
+    "torch.nn.modules.transformer.TransformerEncoderLayer.__setstate__",  # default activation
+    "torch.nn.modules.transformer.TransformerDecoderLayer.__setstate__",
+    "fastcore.basics.Stateful.__setstate__",  # __dict__.update, then _init_state
+    "fastcore.basics.Stateful._init_state",  # pass
+    "fastcore.basics.GetAttr.__getattr__",  # delegates non-dunder names to self.default
+    "fastcore.basics.GetAttr.__setstate__",  # __dict__.update
+    "fastai.callback.core.Callback.__setattr__",  # warns when shadowing a learner attribute
+})
+
+#: The only types APPEND(S)/SETITEM(S)/ADDITEMS may fill: those opcodes call the target's own methods.
+CONTAINER_TARGETS: frozenset[Name] = frozenset({
+    ("builtins", "list"), ("builtins", "dict"), ("builtins", "set"), ("collections", "OrderedDict"),
+    ("plum._method", "MethodList"),  # a list subclass (fastai 2.8 transforms' dispatch tables)
+})
+#: Method names a container's instance dictionary may not shadow.
+CONTAINER_METHODS: frozenset[str] = frozenset({"append", "extend", "add", "update"})

@@ -8,7 +8,10 @@ file is read by a restricted unpickler (stdlib ``pickle._Unpickler`` with its op
   only for its kind of use: called while unpickling, allocated as a class, or merely referenced; stdlib
   callables and ``NEWOBJ`` get plain data only (``list(x)`` must not run a rebuilt object's ``__iter__``);
 * ``BUILD``/``APPEND``/``SETITEM`` may not touch allowed classes, functions or modules themselves (that would
-  patch them for the whole process), and protocol 0/1 instance opcodes are refused;
+  patch them for the whole process); ``BUILD`` may not plant a ``__setstate__`` or set special attributes, the
+  container opcodes only fill plain containers (they call the target's own methods), and protocol 0/1
+  instance opcodes are refused;
+* classes of the trusted packages that the allowlist does not name are admitted by rule (:mod:`.admission`);
 * cloudpickle's function rebuilding, ``__main__`` functions and their helpers get inert stand-ins;
   fastai 2.7's ``fastcore.transform``/``fastcore.dispatch`` objects become their fasttransform 2.8 versions.
 
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from . import admission
 from . import allowlist as al
 from . import standins as si
 from ..errors import FacefakeError, ModelLoadError, UnsafeModelError
@@ -80,8 +84,9 @@ def load_learner_safely(path: str | os.PathLike, *, trust: bool = False) -> tupl
     try:
         learner = _as_cpu_learner(_unpickle(file, session), file)
     except UnsafeModelError as err:
-        raise UnsafeModelError(f"Refused to load {file.name}: {err}. No code from the file was run; "
-                               "load it with trust=True only if you trust its source") from None
+        raise UnsafeModelError(f"Refused to load {file.name}: {err}. No code from the file was run; if you trust "
+                               "its source, load it with --trust-pickle (trust=True), or run `facefake convert` on "
+                               "it on a trusted machine and load the converted folder") from None
     except FacefakeError:
         raise
     except Exception as err:  # noqa: BLE001 - unpickling a damaged file can raise nearly any exception type
@@ -249,6 +254,9 @@ class _Session:
             return self.approve(si.make_stand_in(module, name), al.REF)
         if key in al.ALLOWED:
             return self._approve_allowed(si.resolve(module, name), al.ALLOWED[key])
+        admitted = admission.admit(module, name)
+        if admitted is not None:
+            return self.approve(admitted, al.NEW)
         raise UnsafeModelError(f"it asks for the global {module}.{name}, which is not on the allowlist")
 
     def _approve_allowed(self, obj: Any, kind: str) -> Any:
@@ -299,6 +307,31 @@ class _RestrictedUnpickler(pickle._Unpickler):  # the pure-Python unpickler lets
         if self.session.is_known(obj) or isinstance(obj, _SHARED_KINDS):
             raise UnsafeModelError(f"its {opcode} opcode would modify {si.describe(obj)}")
 
+    def _check_container(self, obj: Any, opcode: str) -> None:
+        """APPEND(S)/SETITEM(S)/ADDITEMS call the target's own ``append``/``extend``/``add``/``__setitem__``."""
+        self._check_target(obj, opcode)
+        kind = (type(obj).__module__, type(obj).__qualname__)
+        if kind not in al.CONTAINER_TARGETS or al.CONTAINER_METHODS & set(_instance_dict(obj)):
+            raise UnsafeModelError(f"its {opcode} opcode would run the methods of {si.describe(obj)}")
+
+    def _check_build(self) -> None:
+        """BUILD calls ``__setstate__`` as the instance finds it, then ``setattr`` for slot state."""
+        inst, state = self.stack[-2], self.stack[-1]
+        self._check_target(inst, "BUILD")
+        slots = state[1] if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict) else {}
+        if "__setstate__" in _instance_dict(inst) or any(not isinstance(k, str) or k.startswith("__")
+                                                         for k in slots):
+            raise UnsafeModelError(f"its BUILD opcode would set special attributes of {si.describe(inst)}")
+
+
+def _instance_dict(obj: Any) -> dict:
+    """``obj.__dict__`` read without running the object's own attribute hooks (empty when it has none)."""
+    try:
+        found = object.__getattribute__(obj, "__dict__")
+    except (AttributeError, TypeError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
 
 def _guarded(opcode: bytes, check: Callable[[_RestrictedUnpickler], None]) -> None:
     original = pickle._Unpickler.dispatch[opcode[0]]
@@ -325,8 +358,8 @@ _guarded(pickle.NEWOBJ, lambda u: u.session.check_new(u.stack[-2], u.stack[-1]))
 _guarded(pickle.NEWOBJ_EX, lambda u: u.session.check_new(u.stack[-3], u.stack[-2], u.stack[-1]))
 _guarded(pickle.INST, _refuse("INST"))
 _guarded(pickle.OBJ, _refuse("OBJ"))
-_guarded(pickle.BUILD, lambda u: u._check_target(u.stack[-2], "BUILD"))
-_guarded(pickle.APPEND, lambda u: u._check_target(u.stack[-2], "APPEND"))
-_guarded(pickle.SETITEM, lambda u: u._check_target(u.stack[-3], "SETITEM"))
+_guarded(pickle.BUILD, _RestrictedUnpickler._check_build)
+_guarded(pickle.APPEND, lambda u: u._check_container(u.stack[-2], "APPEND"))
+_guarded(pickle.SETITEM, lambda u: u._check_container(u.stack[-3], "SETITEM"))
 for _op, _name in ((pickle.APPENDS, "APPENDS"), (pickle.SETITEMS, "SETITEMS"), (pickle.ADDITEMS, "ADDITEMS")):
-    _guarded(_op, functools.partial(lambda u, nm: u._check_target(u.metastack[-1][-1], nm), nm=_name))
+    _guarded(_op, functools.partial(lambda u, nm: u._check_container(u.metastack[-1][-1], nm), nm=_name))

@@ -34,7 +34,7 @@ def _full_network_cam(model, cls, layer_module, x, target):
 def test_one_pass_cam_equals_pytorch_grad_cam(model, cls, name, layer):
     x = model.prepare([load_photo(draw_photo(11, 170, 130))])
     res = predict_and_cam(model.split(layer), x, name, targets=[1])
-    layer_module = model.source_net[0][model.layers[layer]]
+    layer_module = model.source_net.get_submodule(model.layers[layer])
     expected, expected_probs = _full_network_cam(model, cls, layer_module, x, 1)
     h, w = x.shape[-2:]
     # The library's own post-processing of our raw grid (BaseCAM.compute_cam_per_layer, then

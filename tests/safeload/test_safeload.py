@@ -274,6 +274,20 @@ def _hostile(sentinel: Path) -> dict[str, tuple[Any, str]]:
         "BUILD patching an allowed class": (  # Learner.predict = print, for the whole process
             lambda p: bytes([0x80, p]) + b"cfastai.learner\nLearner\nN}X\x07\x00\x00\x00predict"
                                          b"cbuiltins\nprint\ns\x86b.", "BUILD"),
+        # Classes of the trusted packages that the admission rule refuses.
+        "a module whose __setstate__ has side effects": (  # DDP's touches its reducer and process group
+            lambda p: bytes([0x80, p]) + b"ctorch.nn.parallel.distributed\nDistributedDataParallel\n)\x81}b.",
+            "DistributedDataParallel.__setstate__"),
+        "a trusted class that is no module, transform or callback": (
+            lambda p: bytes([0x80, p]) + b"ctorch.utils.data.dataloader\nDataLoader\n)\x81.", "neither on the allowlist"),
+        # An admitted callback given a __setstate__ by one BUILD, which a second BUILD would call with its state.
+        "BUILD planting __setstate__ in an admitted object": (
+            lambda p: bytes([0x80, p]) + b"cfastai.callback.mixup\nMixUp\n)\x81}X\x0c\x00\x00\x00__setstate__"
+                                         b"cbuiltins\nprint\nsb}b.", "special attributes"),
+        # APPENDS calls the target's own extend(): an admitted ModuleList's, or one its state planted.
+        "APPENDS into an admitted object": (
+            lambda p: bytes([0x80, p]) + b"ctorch.nn.modules.container\nModuleList\n)\x81(K\x01e.",
+            "would run the methods"),
     }
 
 
@@ -316,7 +330,11 @@ def test_hostile_payloads_are_live_under_plain_pickle(tmp_path, name):
 @pytest.mark.parametrize("name", LIVE + ["getattr(object, '__subclasses__')", "call an allowed getattr result",
                                          "list() over a rebuilt fastai object",
                                          "NEWOBJ tuple from a rebuilt fastai object", "dotted GLOBAL opcode",
-                                         "BUILD patching an allowed class"])
+                                         "BUILD patching an allowed class",
+                                         "a module whose __setstate__ has side effects",
+                                         "a trusted class that is no module, transform or callback",
+                                         "BUILD planting __setstate__ in an admitted object",
+                                         "APPENDS into an admitted object"])
 def test_hostile_pickles_are_refused_and_nothing_runs(tmp_path, name, protocol, container):
     from fastai.learner import Learner
 
@@ -343,6 +361,41 @@ def test_genuine_learner_with_a_payload_in_a_module_is_refused(r18, exports, tmp
         load_learner_safely(pkl)
     assert "system" in _one_line(err)
     assert not sentinel.exists()
+
+
+@pytest.mark.parametrize("where", ["callback", "item transform", "batch transform", "loss"])
+def test_payload_hidden_in_an_admitted_objects_state_is_refused(data_dir, exports, tmp_path, where):
+    # MixUp, RandomResizedCrop, RandomResizedCropGPU and LabelSmoothingCrossEntropy are admitted by rule; what
+    # their state holds is still unpickled under the exact rules for calls.
+    from fastai.vision import all as fv
+
+    sentinel = tmp_path / "pwned"
+    dls = fv.ImageDataLoaders.from_folder(data_dir, valid_pct=0.25, seed=42, bs=2, num_workers=0,
+                                          item_tfms=fv.RandomResizedCrop(SIZE),
+                                          batch_tfms=fv.aug_transforms(size=SIZE, min_scale=0.75))
+    learn = fv.vision_learner(dls, fv.squeezenet1_1, pretrained=False, cbs=fv.MixUp(0.2),
+                              loss_func=fv.LabelSmoothingCrossEntropy())
+    host = {"callback": next(cb for cb in learn.cbs if type(cb).__name__ == "MixUp"), "item transform": dls.after_item.fs[0], "loss": learn.loss_func,
+            "batch transform": next(t for t in dls.after_batch.fs if type(t).__name__ == "RandomResizedCropGPU")}
+    assert type(host["item transform"]).__name__ == "RandomResizedCrop"
+    host[where].__dict__["payload"] = _Payload((os.system, (f"touch {sentinel}",)))
+    pkl = _export(learn, exports / f"payload_{where.replace(' ', '_')}.pkl")
+    with pytest.raises(UnsafeModelError) as err:
+        load_learner_safely(pkl)
+    assert "system" in _one_line(err) and "--trust-pickle" in _one_line(err)
+    assert not sentinel.exists()
+
+
+def test_every_vetted_hook_exists():
+    # A vetted name that no longer matches an implementation (a renamed torch or fastai method) vets nothing.
+    from facefake_core.safeload import allowlist as al
+    from facefake_core.safeload.standins import resolve
+
+    for impl in al.VETTED_HOOKS:
+        module, owner, hook = impl.rsplit(".", 2)
+        if module.split(".")[0] in ("timm",) and importlib.util.find_spec("timm") is None:
+            continue
+        assert hook in vars(resolve(module, owner)), impl
 
 
 # -- files that are not learners ----------------------------------------------------------------------------
