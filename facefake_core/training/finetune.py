@@ -154,12 +154,25 @@ def item_size(learn: Learner) -> int:
     raise ModelLoadError("the learner has no Resize item transform, so its input size is unknown; pass size")
 
 
-def _load_for_training(path: Path) -> Learner:
+def _load_for_training(path: Path, workdir: Path) -> Learner:
     """Loads an exported learner to train further (the one place a loader is chosen): the safe loader, so
-    fine-tuning a downloaded ``.pkl`` runs no code from it either."""
+    fine-tuning a downloaded ``.pkl`` runs no code from it either.
+
+    The safe loader restores callbacks a file carries (``SaveModelCallback``, ``CSVLogger`` ...) without calling
+    them, but training would run them with the file's paths and settings, so every callback beyond fastai's own
+    training loop is removed, and the learner's path is the output's folder.
+    """
+    from fastai.callback.core import TrainEvalCallback
+    from fastai.callback.progress import ProgressCallback
+    from fastai.learner import CastToTensor, Recorder
+
     from ..safeload import load_learner_safely
 
-    return load_learner_safely(path)[0]
+    learn = load_learner_safely(path)[0]
+    keep = (TrainEvalCallback, Recorder, CastToTensor, ProgressCallback)
+    learn.remove_cbs([cb for cb in learn.cbs if type(cb) not in keep])
+    learn.path, learn.model_dir = Path(workdir), "models"
+    return learn
 
 
 def finetune(learner_path: Path, data_dir: Path, out: Path, *, epochs: int = 3, defocus_aug: bool = False,
@@ -187,7 +200,7 @@ def finetune(learner_path: Path, data_dir: Path, out: Path, *, epochs: int = 3, 
     Raises:
         HardSetError: ``data_dir``'s class folders are not the learner's classes.
     """
-    learn = _load_for_training(Path(learner_path))
+    learn = _load_for_training(Path(learner_path), Path(out).parent)
     size = size or item_size(learn)
     extra = [DefocusBackground(), RandomJpeg()] if defocus_aug else []
     vocab = list(learn.dls.vocab)
