@@ -16,6 +16,7 @@ from .dof import (
     slice_rows,
     slice_table,
 )
+from .faithfulness import faithfulness
 from .shortcuts import audit, metadata_auc
 from .robustness_curves import DEFAULT_VALUES as DEFAULT_EDITS
 from .robustness_curves import EDITS, parse_edit, robustness
@@ -24,7 +25,7 @@ from .spectra import class_spectra, image_spectra
 from .sweeps import SUMMARY_KINDS, CounterfactualSummary, SweepPoint, counterfactual_summary, sweep
 
 __all__ = [
-    "DEFAULT_EDITS", "EDITS", "audit", "diagnose", "file_infos", "filter_slice", "metadata_auc", "parse_edit", "robustness",
+    "DEFAULT_EDITS", "EDITS", "audit", "faithfulness", "diagnose", "file_infos", "filter_slice", "metadata_auc", "parse_edit", "robustness",
     "slice_columns", "slice_metrics", "slice_report",
     "CounterfactualSummary", "MAX_PER_SLICE", "SUMMARY_KINDS", "SweepPoint", "cam_bokeh_groups",
     "class_spectra", "counterfactual_summary", "default_slices", "dof_edges", "error_by_dof", "focus_frame",

@@ -26,6 +26,7 @@ from pytorch_grad_cam import (
     LayerCAM,
     XGradCAM,
 )
+from pytorch_grad_cam.random_cam import RandomCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 from .network import split_at
@@ -57,10 +58,14 @@ class _KeepRawCam:
 _METHOD_KWARGS: dict[str, dict] = {"ablationcam": {"batch_size": 512}}
 
 
+#: Yardsticks that are not explanations (faithfulness baselines), reachable by name but not offered as methods.
+BASELINE_METHODS: dict[str, type] = {"randomcam": RandomCAM}
+
+
 @lru_cache(maxsize=None)
 def _raw_keeping(method: str) -> type:
     try:
-        base = CAM_METHODS[method]
+        base = CAM_METHODS.get(method) or BASELINE_METHODS[method]
     except KeyError:
         raise ValueError(f"unknown CAM method {method!r}; choose one of {', '.join(CAM_METHODS)}") from None
     return type(f"Raw{base.__name__}", (_KeepRawCam, base), {})

@@ -1,0 +1,120 @@
+"""How far a heatmap can be believed: remove what it marks and see whether the prediction changes.
+
+The score is pytorch-grad-cam's ``ROADCombined`` (Rong et al., "A Consistent and Efficient Evaluation Strategy
+for Attribution Methods", 2022): for each percentile ``p`` the least relevant ``p`` % of pixels are removed
+(LeRF) and, separately, the most relevant ``p`` % (MoRF), each by ROAD's noisy linear imputation; the score is
+``(mean LeRF change - mean MoRF change) / 2`` of the target's **logit** (``ClassifierOutputTarget``), so a
+faithful map scores high. It is computed on the model's input crop with the CAM upsampled to the input size as
+pytorch-grad-cam itself produces it (``scale_cam_image``), and all perturbed inputs of the CAM and of two
+yardsticks (a ``RandomCAM`` and a Sobel edge map) go through the network in one batch. The perturbations are
+pytorch-grad-cam's own classes, drawn in the order ``ROADCombined`` draws them, so with the same torch seed the
+score equals ``ROADCombined`` called directly.
+
+**A caveat.** ROAD's imputation smooths the removed region, and this detector's evidence is high-frequency, so
+the removal itself can look "real". A second perturbation, ``fill``, replaces the removed pixels with those of
+another photo (of the real class, say) instead: nothing is smoothed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from pytorch_grad_cam.metrics.perturbation_confidence import RemoveLeastRelevantFirst, RemoveMostRelevantFirst
+from pytorch_grad_cam.metrics.road import NoisyLinearImputer
+from pytorch_grad_cam.sobel_cam import sobel_cam
+from pytorch_grad_cam.utils.image import scale_cam_image
+
+from ..imaging.photo import Photo
+from ..model import Model, predict_and_cam
+
+PERCENTILES = (20, 40, 60, 80)
+SEED = 0
+
+
+class FillImputer:
+    """A "perturbation" that puts another image's pixels where the mask is 0 (pytorch-grad-cam's imputer API)."""
+
+    def __init__(self, fill: torch.Tensor) -> None:
+        self.fill = fill
+
+    def __call__(self, img: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        m = mask.to(img.dtype)[None]
+        return img * m + self.fill.to(img.dtype) * (1 - m)
+
+
+def input_cam(raw_cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A raw CAM grid at the input's ``(width, height)``, as pytorch-grad-cam returns it: float32 in [0, 1]."""
+    return scale_cam_image(scale_cam_image(raw_cam[None], size))[0].astype(np.float32)
+
+
+def perturbed(x: torch.Tensor, cam: np.ndarray, percentiles: Sequence[int], imputer) -> list[torch.Tensor]:
+    """LeRF inputs for each percentile, then MoRF ones: the order ``ROADCombined`` makes them in."""
+    mask = torch.from_numpy(cam)
+    return ([RemoveLeastRelevantFirst(p, imputer)(x, mask) for p in percentiles]
+            + [RemoveMostRelevantFirst(p, imputer)(x, mask) for p in percentiles])
+
+
+def _scores(model: Model, batch: list[torch.Tensor], target: int) -> np.ndarray:
+    x = torch.stack(batch).to(model.device).contiguous(memory_format=model.memory_format)
+    with torch.inference_mode():
+        return model.net(x)[:, target].float().cpu().numpy()
+
+
+def faithfulness(model: Model, photo: Photo, target: int | str | None = None, method: str = "gradcam",
+                 percentiles: Sequence[int] = PERCENTILES, seed: int = SEED, fill: Photo | None = None) -> dict:
+    """ROAD scores of one photo's CAM and of its two yardsticks, with the curves behind them.
+
+    Args:
+        model: the model whose CAM is judged.
+        photo: the photo.
+        target: the class the map explains (default: the predicted one).
+        method: the CAM method (a key of :data:`facefake_core.model.CAM_METHODS`).
+        fill: with a photo, the ``fill`` perturbation is scored too (its input crop replaces removed pixels).
+
+    Returns:
+        ``{target, method, faithfulness: {road_combined, morf, lerf, percentiles, baselines: {random, sobel}},
+        fill: {...} | None, seconds: {imputation, forward}}``; ``morf``/``lerf`` are the target logit's change
+        at each percentile.
+    """
+    x = model.prepare([photo])
+    split = model.split()
+    res = predict_and_cam(split, x, method, model.target_index(target))
+    t = int(res.targets[0])
+    np.random.seed(seed)  # RandomCAM draws its channel weights from numpy's global generator
+    rnd = predict_and_cam(split, x, "randomcam", t)
+    h, w = x.shape[-2:]
+    cams = {"cam": input_cam(res.raw_cam[0], (w, h)), "random": input_cam(rnd.raw_cam[0], (w, h))}
+    crop = model.prep.item(photo.pixels).permute(1, 2, 0).numpy().astype(np.uint8)
+    cams["sobel"] = (sobel_cam(np.ascontiguousarray(crop)) / 255.0).astype(np.float32)
+    x0 = x[0].detach().cpu().contiguous()
+    ways = {"road": NoisyLinearImputer()}
+    if fill is not None:
+        ways["fill"] = FillImputer(model.prepare([fill])[0].detach().cpu().contiguous())
+    batch, slots, t_imp = [x0], {}, time.perf_counter()
+    for way, imputer in ways.items():
+        for name, cam in cams.items():
+            torch.manual_seed(seed)  # each map's perturbations draw the noise ROADCombined would draw for it
+            slots[(way, name)] = (len(batch), len(percentiles))
+            batch += perturbed(x0, cam, percentiles, imputer)
+    t_imp = time.perf_counter() - t_imp
+    t_fwd = time.perf_counter()
+    scores = np.concatenate([_scores(model, batch[i: i + 32], t) for i in range(0, len(batch), 32)])
+    t_fwd = time.perf_counter() - t_fwd
+    base = scores[0]
+
+    def road(way: str, name: str) -> tuple[float, list[float], list[float]]:
+        start, n = slots[(way, name)]
+        lerf, morf = scores[start: start + n] - base, scores[start + n: start + 2 * n] - base
+        return float((lerf.mean() - morf.mean()) / 2), morf.tolist(), lerf.tolist()
+
+    def block(way: str) -> dict:
+        score, morf, lerf = road(way, "cam")
+        return {"road_combined": score, "morf": morf, "lerf": lerf, "percentiles": list(percentiles),
+                "baselines": {"random": road(way, "random")[0], "sobel": road(way, "sobel")[0]}}
+
+    return {"target": model.vocab[t], "method": method, "faithfulness": block("road"),
+            "fill": block("fill") if fill is not None else None,
+            "seconds": {"imputation": t_imp, "forward": t_fwd}}
