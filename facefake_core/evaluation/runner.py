@@ -14,16 +14,12 @@ from __future__ import annotations
 
 import math
 import os
-import queue
-import threading
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
-import torch
 
 from ..config import CONFIG
 from ..errors import ImageLoadError
@@ -33,10 +29,9 @@ from ..imaging.photo import decode, read_bytes
 from ..model import Model, SplitModel, default_batch_size, forward_only, predict_and_cam
 from ..progress import Progress
 from .hardset import HardSet, Item, check_duplicates, discover
+from .lanes import Batch, batches_of, cpu_lanes, decode_workers, in_lanes, pipelined
 from .metrics import Metrics, compute, positive_class
 from .store import Store, StoredResult
-
-Batch = list[tuple[str, str]]  # (path, sha256) of each image
 
 
 @dataclass(frozen=True)
@@ -203,96 +198,6 @@ def _run_batch(model: Model, split: SplitModel | None, batch: Batch, prepared: l
     return rows, errors, [(h, focus) for h, _, _, focus in ready if focus is not None]
 
 
-def _pipelined(model, split, batches: Iterator[Batch], prepare, pool: ThreadPoolExecutor) -> Iterator:
-    """One model thread; the pool decodes one batch ahead of it (accelerators, a one-thread CPU, ``lanes=1``)."""
-    pending: deque[tuple[Batch, list[Future]]] = deque()
-
-    def submit() -> None:
-        b = next(batches, None)
-        if b is not None:
-            pending.append((b, [pool.submit(prepare, p, h) for p, h in b]))
-
-    submit(), submit()
-    while pending:
-        batch, futures = pending.popleft()
-        submit()
-        yield batch, _run_batch(model, split, batch, [f.result() for f in futures])
-
-
-def _in_lanes(model, split, batches: Iterator[Batch], prepare, lanes: int, threads: int) -> Iterator:
-    """CPU: ``lanes`` threads, each decoding its own batch and then running it with ``threads`` torch threads.
-
-    Nothing runs beside a lane's forward pass but the other lanes, so no core is oversubscribed, and batches in
-    parallel use the cores better than one batch split across them (``benchmarks/ceiling.py``). Results come back
-    to the calling thread, which stores them; an error in a lane is raised there once the others have finished
-    their batches (which are handed on and stored). torch's thread count is per thread once set, but a thread that
-    first uses torch while the lanes run starts with ``threads``; the caller's count is restored at the end.
-    """
-    take, results, stop = threading.Lock(), queue.Queue(), threading.Event()
-
-    def lane() -> None:
-        try:
-            torch.set_num_threads(threads)
-            while not stop.is_set():
-                with take:
-                    batch = next(batches, None)
-                if batch is None:
-                    break
-                prepared = [prepare(p, h) for p, h in batch]
-                results.put((batch, _run_batch(model, split, batch, prepared)))
-        except BaseException as err:  # noqa: BLE001 - handed to the caller, which raises it
-            results.put(err)
-        finally:
-            results.put(None)
-
-    caller_threads = torch.get_num_threads()
-    workers = [threading.Thread(target=lane, name=f"facefake-lane-{i}", daemon=True) for i in range(lanes)]
-    for w in workers:
-        w.start()
-    try:
-        running, error = lanes, None
-        while running:
-            item = results.get()
-            if item is None:
-                running -= 1
-            elif isinstance(item, BaseException):
-                error = error or item
-                stop.set()  # the other lanes finish their batch, which is still handed on and stored
-            else:
-                yield item
-        if error is not None:
-            raise error
-    finally:
-        stop.set()
-        for w in workers:
-            w.join()
-        torch.set_num_threads(caller_threads)
-
-
-def _batches(todo: list[tuple[str, str]], size: int) -> Iterator[Batch]:
-    for i in range(0, len(todo), size):
-        yield todo[i : i + size]
-
-
-def decode_workers() -> int:
-    """Decoding threads beside a single model thread (accelerators; a CPU given one torch thread): half the cores,
-    1 to 4. Also the hashing threads."""
-    return max(1, min(4, (os.cpu_count() or 2) // 2))
-
-
-def cpu_lanes(threads: int | None = None, lanes: int | None = None) -> tuple[int, int]:
-    """``(lanes, torch threads per lane)`` for evaluating on the CPU with ``threads`` torch threads in all (default:
-    the caller's count): one lane per thread, at most 4 (or ``lanes``), the threads shared out among them.
-
-    Measured on 2 cores (ResNet50, 256 px, batch 4, ``benchmarks/ceiling.py``): two single-threaded lanes forward
-    10-30% more images per second than one batch at a time on both threads, and decoding inside the lanes costs
-    only its own CPU time.
-    """
-    total = threads or torch.get_num_threads()
-    n = max(1, min(total, lanes or 4))
-    return n, max(1, total // n)
-
-
 def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store | None = None,
              batch_size: int | None = None, progress: Progress | None = None, with_cam: bool = True,
              with_focus: bool = True, workers: int | None = None, lanes: int | None = None) -> Evaluation:
@@ -332,15 +237,18 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
         if progress:
             progress(0, total, "evaluating")
         split = model.split() if with_cam else None
-        batches = _batches(todo, batch_size)
+        batches = batches_of(todo, batch_size)
         lanes, threads = cpu_lanes(lanes=lanes) if model.device.type == "cpu" else (1, 0)
         known = _known_focus(store, [h for _, h in todo]) if with_focus else {}  # measured for another model
 
         def prepare(path: str, h: str):
             return _prepare(model, path, with_focus, known.get(h))
 
-        stream = (_in_lanes(model, split, batches, prepare, lanes, threads) if lanes > 1
-                  else _pipelined(model, split, batches, prepare, pool))
+        def run(batch: Batch, prepared: list):
+            return _run_batch(model, split, batch, prepared)
+
+        stream = (in_lanes(run, batches, prepare, lanes, threads) if lanes > 1
+                  else pipelined(run, batches, prepare, pool))
         with closing(stream):  # a caller that stops (an exception from progress) stops the lanes at once
             for batch, (new, errors, states) in stream:
                 decode_errors.update(errors)
