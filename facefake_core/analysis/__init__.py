@@ -1,5 +1,5 @@
 """Set-level analyses over evaluated sets: the depth-of-field tables and slices, counterfactual sweeps of photos
-and of slices, and per-class spectra.
+and of slices, per-class spectra, and the feature space (maps, neighbours, near-duplicates).
 
 Layer 4: above :mod:`facefake_core.evaluation`. Tables are tidy :class:`pandas.DataFrame` objects.
 """
@@ -16,11 +16,24 @@ from .dof import (
     slice_rows,
     slice_table,
 )
+from .embedding import (
+    METHODS as EMBED_METHODS,
+    EmbeddingMap,
+    NearDuplicate,
+    Neighbour,
+    SetFeatures,
+    embedding_map,
+    near_duplicates,
+    neighbours,
+    project,
+    set_features,
+)
 from .spectra import class_spectra, image_spectra
 from .sweeps import SUMMARY_KINDS, CounterfactualSummary, SweepPoint, counterfactual_summary, sweep
 
 __all__ = [
-    "CounterfactualSummary", "MAX_PER_SLICE", "SUMMARY_KINDS", "SweepPoint", "cam_bokeh_groups",
+    "CounterfactualSummary", "EMBED_METHODS", "EmbeddingMap", "MAX_PER_SLICE", "NearDuplicate", "Neighbour",
+    "SetFeatures", "embedding_map", "near_duplicates", "neighbours", "project", "set_features", "SUMMARY_KINDS", "SweepPoint", "cam_bokeh_groups",
     "class_spectra", "counterfactual_summary", "default_slices", "dof_edges", "error_by_dof", "focus_frame",
     "image_spectra", "row_by_path", "slice_name", "slice_rows", "slice_table", "sweep",
 ]
