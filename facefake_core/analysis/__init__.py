@@ -23,6 +23,7 @@ from .embedding import (
     Neighbour,
     SetFeatures,
     embedding_map,
+    map_frame,
     near_duplicates,
     neighbours,
     project,
@@ -33,7 +34,7 @@ from .sweeps import SUMMARY_KINDS, CounterfactualSummary, SweepPoint, counterfac
 
 __all__ = [
     "CounterfactualSummary", "EMBED_METHODS", "EmbeddingMap", "MAX_PER_SLICE", "NearDuplicate", "Neighbour",
-    "SetFeatures", "embedding_map", "near_duplicates", "neighbours", "project", "set_features", "SUMMARY_KINDS", "SweepPoint", "cam_bokeh_groups",
+    "SetFeatures", "embedding_map", "map_frame", "near_duplicates", "neighbours", "project", "set_features", "SUMMARY_KINDS", "SweepPoint", "cam_bokeh_groups",
     "class_spectra", "counterfactual_summary", "default_slices", "dof_edges", "error_by_dof", "focus_frame",
     "image_spectra", "row_by_path", "slice_name", "slice_rows", "slice_table", "sweep",
 ]

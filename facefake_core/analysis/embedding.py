@@ -25,10 +25,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from ..config import CONFIG
 from ..errors import EmbeddingError
-from ..evaluation import Evaluation, Row, Store
+from ..evaluation import Evaluation, Row, Store, predict_at
+from .dof import focus_frame
 
 METHODS = ("pca", "umap")
 #: Bumped whenever the projection code changes what it returns, so cached maps from older code are not reused.
@@ -143,6 +145,24 @@ class EmbeddingMap:
         """``[{path, x, y, label, pred}]`` per image, in evaluation order (the CLI's JSON)."""
         return [{"path": r.path, "x": float(x), "y": float(y), "label": r.label, "pred": r.pred}
                 for r, (x, y) in zip(self.features.rows, self.coords)]
+
+
+def map_frame(m: EmbeddingMap, ev: Evaluation, threshold: float = CONFIG.threshold) -> pd.DataFrame:
+    """One line per point of the map, what the figures colour by.
+
+    Columns: ``path``, ``image_sha``, ``x``, ``y``, ``label``, ``style``, ``p_fake`` (P of the positive class),
+    ``pred`` (decision at ``threshold``), ``correct``, and from the focus measures ``narrow_dof``, ``slice`` and
+    ``dof_score`` (missing for rows measured without them).
+    """
+    rows = m.features.rows
+    p = np.array([r.probs[ev.positive] for r in rows], float)
+    preds = predict_at(p, ev.vocab, threshold) if rows else []
+    frame = pd.DataFrame({"path": [r.path for r in rows], "image_sha": [r.image_sha for r in rows],
+                          "x": m.coords[:, 0], "y": m.coords[:, 1], "label": [r.label for r in rows],
+                          "style": [r.style for r in rows], "p_fake": p, "pred": list(preds)})
+    frame["correct"] = frame["pred"] == frame["label"]
+    focus = focus_frame(ev, threshold)[["path", "narrow_dof", "slice", "dof_score"]]
+    return frame.merge(focus.drop_duplicates("path"), on="path", how="left")
 
 
 def _map_key(rows: Sequence[Row], method: str, params: dict) -> str:
