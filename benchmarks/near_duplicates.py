@@ -85,6 +85,7 @@ def measure(model_src: str, n: int, seed0: int = 900_000) -> dict:
     # originals' mean vector (for comparison: a random-init network puts every image near one direction).
     for kind, shift in (("raw", 0.0), ("centred", base.mean(0))):
         d = cosine_distances(base - shift)
+        typical = float(np.median(d[np.triu_indices(n, 1)]))  # median distance over all distinct pairs
         np.fill_diagonal(d, np.inf)
         nearest_other = d.min(1)
         copies = {name: cosine(c - shift, base - shift) for name, c in copied.items()}
@@ -94,6 +95,7 @@ def measure(model_src: str, n: int, seed0: int = 900_000) -> dict:
             "copies": {k: {"median": float(np.median(v)), "max": float(v.max())} for k, v in copies.items()},
             "distinct": {"min": closest_other, "p5": float(np.percentile(nearest_other, 5)),
                          "median_nearest": float(np.median(nearest_other))},
+            "median_pair": typical,
             "separable": worst_copy < closest_other,
             "suggested": float(np.sqrt(worst_copy * closest_other)) if worst_copy < closest_other else None,
         }
@@ -120,7 +122,8 @@ def main() -> None:
             s = k["distinct"]
             print(f"  nearest distinct portrait          min {s['min']:.5f}  5th pct {s['p5']:.5f}  "
                   f"median {s['median_nearest']:.5f}")
-            print(f"  separable: {k['separable']}; suggested threshold: {k['suggested']}")
+            print(f"  median distance over all pairs {k['median_pair']:.5f}; separable: {k['separable']}; "
+                  f"suggested threshold: {k['suggested']}")
 
 
 if __name__ == "__main__":
