@@ -58,7 +58,7 @@ def _map_of(ev: Evaluation, method: str, seed: int, threshold: float) -> pd.Data
 
 def _gallery(model: Model, ev: Evaluation, frame: pd.DataFrame, source: str) -> None:
     paths = [p for p in st.session_state.get(SELECTED) or [] if p in set(frame["path"])]
-    st.subheader(f"Selected: {len(paths)} images" if paths else "Selected images")
+    st.subheader(f"Selected: {len(paths)} image{'s' * (len(paths) != 1)}" if paths else "Selected images")
     if not paths:
         st.caption("Draw a lasso or a box on the map (or click a point) to open those images here.")
         return
@@ -151,8 +151,8 @@ def main() -> None:
     frame = _map_of(ev, method, seed, threshold)
     if frame is None:
         return
-    st.plotly_chart(map_figures.map_figure(frame, colour_by, ev.positive, selected=st.session_state.get(SELECTED) or ()),
-                    key=f"{KEY}_chart", on_select=_on_select, selection_mode=("points", "box", "lasso"))
+    fig = map_figures.map_figure(frame, colour_by, ev.positive, selected=st.session_state.get(SELECTED) or ())
+    st.plotly_chart(fig, key=f"{KEY}_chart", on_select=_on_select, selection_mode=("points", "box", "lasso"))
     _gallery(model, ev, frame, source)
     _duplicates(ev, source)
     _rounds(model, source, method, seed, threshold, colour_by)

@@ -147,8 +147,9 @@ def _neighbours(ev: Evaluation, row: Row) -> None:
         return
     st.markdown(f"**{len(found)} nearest images in the model's feature space** (cosine distance between stored "
                 "feature vectors; this set and every other set evaluated with this model)")
-    st.dataframe([{"name": Path(n.path).name, **n.to_dict(), "near-duplicate": n.distance < CONFIG.near_duplicate_distance}
-                  for n in found], hide_index=True, key=f"{KEY}_neighbours")
+    near = CONFIG.near_duplicate_distance
+    st.dataframe([{"name": Path(n.path).name, **n.to_dict(), "near-duplicate": n.distance < near} for n in found],
+                 hide_index=True, key=f"{KEY}_neighbours")
 
 
 def _triage(model: Model) -> None:

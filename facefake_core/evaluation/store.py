@@ -187,7 +187,8 @@ class Store:
 
     def put_projection(self, model_sha: str, key: str, coords: np.ndarray) -> None:
         with self._connect() as con:
-            con.execute("INSERT OR REPLACE INTO projections VALUES (?,?,?,?)", (model_sha, key, _npy(coords), time.time()))
+            con.execute("INSERT OR REPLACE INTO projections VALUES (?,?,?,?)",
+                        (model_sha, key, _npy(coords), time.time()))
 
     def count_results(self, model_sha: str | None = None) -> int:
         with self._connect() as con:
