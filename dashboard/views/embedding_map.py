@@ -17,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from facefake_core import CONFIG, FacefakeError, Model
-from facefake_core.analysis import EMBED_METHODS, map_frame, near_duplicates
+from facefake_core.analysis import EMBED_METHODS, map_frame
 from facefake_core.evaluation import Evaluation
 
 from dashboard import map_figures, sidebar, state
@@ -85,8 +85,7 @@ def _duplicates(ev: Evaluation, source: str) -> None:
     others = {s: e for s, e in state.evaluated_sets(ev.model_sha) if s != source}
     chosen = st.multiselect("Also against these sets evaluated with this model (a training folder, say)",
                             list(others), default=list(others), key=f"{KEY}_against")
-    pools = [state.set_features(ev), *(state.set_features(others[s]) for s in chosen)]
-    pairs = [p for p in near_duplicates(pools) if source in (p.set_a, p.set_b)]
+    pairs = [p for p in state.near_duplicates([ev, *(others[s] for s in chosen)]) if source in (p.set_a, p.set_b)]
     st.caption(f"Pairs closer than a cosine distance of {CONFIG.near_duplicate_distance:g} in feature space "
                "(re-encoded, resized or slightly cropped copies; byte-identical files share a hash).")
     if not pairs:

@@ -106,12 +106,12 @@ def project(vectors: np.ndarray, method: str = "pca", seed: int = 0, n_neighbors
 
     x = _unit(np.asarray(vectors, np.float32))
     n = len(x)
+    if method == "umap" and n < 5:
+        raise EmbeddingError(f"UMAP needs at least 5 images, this set has {n}; use --method pca")
     if n < 3:  # PCA of one or two points: a line at most
         return np.pad(x[:, :1] - x[:, :1].mean(0), ((0, 0), (0, 1))).astype(np.float32)
     if method == "pca":
         return PCA(n_components=2, random_state=seed).fit_transform(x).astype(np.float32)
-    if n < 5:
-        raise EmbeddingError(f"UMAP needs at least 5 images, this set has {n}; use --method pca")
     try:
         import umap
     except ImportError:
