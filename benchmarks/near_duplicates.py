@@ -24,7 +24,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from facefake_core import load_model, load_photo  # noqa: E402
+from facefake_core import CONFIG, load_model, load_photo  # noqa: E402
 from facefake_core.demo import LABELS, STYLES, render_portrait  # noqa: E402
 
 
@@ -92,7 +92,9 @@ def measure(model_src: str, n: int, seed0: int = 900_000) -> dict:
         worst_copy = max(float(v.max()) for v in copies.values())
         closest_other = float(nearest_other.min())
         out[kind] = {
-            "copies": {k: {"median": float(np.median(v)), "max": float(v.max())} for k, v in copies.items()},
+            "copies": {k: {"median": float(np.median(v)), "max": float(v.max()),
+                           "found": float(np.mean(v < CONFIG.near_duplicate_distance))} for k, v in copies.items()},
+            "distinct_under_threshold": int(np.sum(nearest_other < CONFIG.near_duplicate_distance)),
             "distinct": {"min": closest_other, "p5": float(np.percentile(nearest_other, 5)),
                          "median_nearest": float(np.median(nearest_other))},
             "median_pair": typical,
@@ -118,7 +120,8 @@ def main() -> None:
             print(f"{r['model']} ({r['arch']}, {r['dim']}-d), {r['n']} portraits, {kind} vectors: cosine distance "
                   "to the original")
             for name, s in k["copies"].items():
-                print(f"  {name:<34} median {s['median']:.5f}  max {s['max']:.5f}")
+                print(f"  {name:<34} median {s['median']:.5f}  max {s['max']:.5f}  "
+                      f"under {CONFIG.near_duplicate_distance:g}: {s['found']:.0%}")
             s = k["distinct"]
             print(f"  nearest distinct portrait          min {s['min']:.5f}  5th pct {s['p5']:.5f}  "
                   f"median {s['median_nearest']:.5f}")

@@ -271,13 +271,13 @@ def embedding_map(ev: Evaluation, method: str, seed: int, run: bool = True):
     return _space().compute(key, lambda: make(ev, store(), method, seed=seed, name=ev.source))
 
 
-def near_duplicates(evs: list[Evaluation]) -> list:
+def near_duplicates(evs: list[Evaluation], threshold: float) -> list:
     """Near-duplicate pairs within and across these sets (:func:`facefake_core.analysis.near_duplicates`), found once
     per combination of evaluations (the search is quadratic: about 10 s for 10,000 images here)."""
     from facefake_core.analysis import near_duplicates as find
 
-    key = ("duplicates", *((id(e), e.source) for e in evs))
-    return _space().compute(key, lambda: find([set_features(e) for e in evs]))
+    key = ("duplicates", threshold, *((id(e), e.source) for e in evs))
+    return _space().compute(key, lambda: find([set_features(e) for e in evs], threshold))
 
 
 def neighbours_of(ev: Evaluation, path: str, k: int) -> list:

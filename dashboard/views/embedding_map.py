@@ -21,7 +21,7 @@ from facefake_core.analysis import EMBED_METHODS, map_frame
 from facefake_core.evaluation import Evaluation
 
 from dashboard import map_figures, sidebar, state
-from dashboard.pickers import HARDSET_KEY, model_sources
+from dashboard.pickers import HARDSET_KEY, forget_link, model_sources
 from dashboard.widgets import progress_bar, require_model
 
 KEY = "map"
@@ -77,6 +77,7 @@ def _gallery(model: Model, ev: Evaluation, frame: pd.DataFrame, source: str) -> 
         col.image(thumb, caption=f"{Path(path).name} · true {row.label} · P({ev.positive}) "
                                  f"{row.probs[ev.positive]:.2f}", width="stretch")
         if col.button("Details", key=f"{KEY}_open_{i}_{row.image_sha[:12]}"):
+            forget_link("hs")  # the Hard set page's widget key: it reads ?set= afresh
             st.switch_page("views/hard_set.py", query_params={"set": source, "error": row.image_sha})
 
 
@@ -85,9 +86,15 @@ def _duplicates(ev: Evaluation, source: str) -> None:
     others = {s: e for s, e in state.evaluated_sets(ev.model_sha) if s != source}
     chosen = st.multiselect("Also against these sets evaluated with this model (a training folder, say)",
                             list(others), default=list(others), key=f"{KEY}_against")
-    pairs = [p for p in state.near_duplicates([ev, *(others[s] for s in chosen)]) if source in (p.set_a, p.set_b)]
-    st.caption(f"Pairs closer than a cosine distance of {CONFIG.near_duplicate_distance:g} in feature space "
-               "(re-encoded, resized or slightly cropped copies; byte-identical files share a hash).")
+    limit = st.number_input("Near-duplicate threshold (cosine distance)", 0.0, 2.0, CONFIG.near_duplicate_distance,
+                            format="%.5f", step=0.0005, key=f"{KEY}_dup",
+                            help="The default was measured on the demo's round0 (README, The embedding map); "
+                                 "the scale of distances differs from model to model.")
+    pairs = [p for p in state.near_duplicates([ev, *(others[s] for s in chosen)], limit)
+             if source in (p.set_a, p.set_b)]
+    st.caption(f"Pairs closer than a cosine distance of {limit:g} in the model's feature space. Re-encoded copies "
+               "are found; on the demo, resized or cropped ones mostly are not (README). Byte-identical files share "
+               "a hash and pair at distance 0.")
     if not pairs:
         st.info("No near-duplicates.")
         return

@@ -99,6 +99,12 @@ def test_near_duplicates_are_the_pairs_under_the_threshold(tmp_path):
     assert near_duplicates(pools[:1], threshold=1e-3) == []
 
 
+#: The conftest learner is random-init: every image lands near one direction, so its distances are tiny. Measured with
+#: benchmarks/near_duplicates.py on that learner (24 portraits): JPEG and resized copies at most 2e-5 from their
+#: original, the nearest distinct portrait at least 3.8e-4. The tool's default (CONFIG) is measured on demo round0.
+TEST_MODEL_DUPLICATE = 1e-4
+
+
 def _png(path, pixels: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(pixels).save(path)
@@ -130,6 +136,6 @@ def test_a_recompressed_resized_copy_in_a_second_set_is_found(model, tmp_path):
     i = pools[0].index_of(original)
     first = neighbours(pools[0].vectors[i], pools, k=3, exclude=("hard", original))[0]
     assert (first.path, first.set) == (str(train / "fake" / "copy.png"), "train")
-    pairs = near_duplicates(pools)
+    pairs = near_duplicates(pools, threshold=TEST_MODEL_DUPLICATE)
     assert [(p.a, p.b, p.cross_set) for p in pairs] == [(original, str(train / "fake" / "copy.png"), True)]
     assert isinstance(pools[0], SetFeatures) and pools[0].dim == 512

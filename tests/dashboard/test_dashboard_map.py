@@ -74,7 +74,10 @@ def test_map_page_selection_opens_the_images(env):
 
     at.run()  # the gallery stays until the next selection
     assert any(s.value == "Selected: 2 images" for s in at.subheader)
-    assert any("No near-duplicates" in i.value for i in at.info)  # six distinct drawings
+    assert any(s.value == "Near-duplicates" for s in at.subheader)
+    at.number_input(key="map_dup").set_value(1e-9).run()  # under any distance between distinct drawings
+    ok(at)
+    assert any("No near-duplicates" in i.value for i in at.info)
 
     details = [b for b in at.button if b.key and b.key.startswith("map_open_0_")]
     details[0].click().run()
