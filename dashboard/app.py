@@ -30,6 +30,7 @@ PAGES = {
     "batch": st.Page("views/batch.py", title="Batch", icon=":material/table_view:", url_path="batch"),
     "depth_of_field": st.Page("views/depth_of_field.py", title="Depth of field", icon=":material/blur_on:",
                               url_path="depth_of_field"),
+    "map": st.Page("views/embedding_map.py", title="Map", icon=":material/scatter_plot:", url_path="map"),
 }
 
 page = st.navigation(list(PAGES.values()))

@@ -43,6 +43,12 @@ def write_link(param: str, key: str, value: str | None) -> None:
     st.session_state[f"{key}_link"] = value
 
 
+def forget_link(key: str) -> None:
+    """Have the widgets under ``key`` apply their page's deep link again on its next run: once another page has run,
+    their values are gone, but the link they last applied is still remembered as applied."""
+    st.session_state.pop(f"{key}_link", None)
+
+
 def _link_photo(key: str, value: str) -> None:
     parts = value.split(":")
     if len(parts) == 4 and parts[0] == "synth" and parts[1] in LABELS and parts[2] in STYLES and parts[3].isdigit():

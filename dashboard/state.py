@@ -54,6 +54,11 @@ class Registry:
                 self._values.popitem(last=False)
         return value
 
+    def items(self) -> list[tuple[Hashable, Any]]:
+        """A snapshot of ``(key, value)`` pairs, least recently used first."""
+        with self._lock:
+            return list(self._values.items())
+
     def compute(self, key: Hashable, make: Callable[[], Any], refresh: bool = False) -> Any:
         """The value for ``key``, made by ``make()`` unless present (or ``refresh``); one maker per key at a time."""
         with self._lock:
@@ -272,3 +277,56 @@ def dof_image_spectra(_pixels: np.ndarray, image_sha: str, face_box: tuple[int, 
     from facefake_core.analysis import image_spectra
 
     return image_spectra(_pixels, face_box)
+
+
+# -- the feature space (views/embedding_map.py, and the neighbours on the Hard set page) ----------------------
+# Keyed by the Evaluation object itself (each evaluation run makes a new one, and features may have been filled in
+# by it), so a set evaluated again is read again; the maps themselves are also cached in the core's store.
+@st.cache_resource(show_spinner=False)
+def _space() -> Registry:
+    return Registry(size=32)
+
+
+def evaluated_sets(model_sha: str) -> list[tuple[str, Evaluation]]:
+    """``(source, evaluation)`` of every set this server has evaluated with the model, most recent last."""
+    return [(key[1], ev) for key, ev in _evaluations().items() if key[0] == model_sha]
+
+
+def set_features(ev: Evaluation):
+    """The set's stored feature vectors (:func:`facefake_core.analysis.set_features`), read once per evaluation."""
+    from facefake_core.analysis import set_features as read
+
+    return _space().compute(("features", id(ev), ev.source), lambda: read(ev, store(), ev.source))
+
+
+def embedding_map(ev: Evaluation, method: str, seed: int, run: bool = True):
+    """The set's 2-D map (:func:`facefake_core.analysis.embedding_map`, cached in the store too); with
+    ``run=False``, only one this server already holds (else ``None``). Raises ``EmbeddingError``."""
+    from facefake_core.analysis import embedding_map as make
+
+    key = ("map", id(ev), ev.source, method, seed)
+    if not run:
+        return _space().get(key)
+    return _space().compute(key, lambda: make(ev, store(), method, seed=seed, name=ev.source))
+
+
+def near_duplicates(evs: list[Evaluation], threshold: float) -> list:
+    """Near-duplicate pairs within and across these sets (:func:`facefake_core.analysis.near_duplicates`), found once
+    per combination of evaluations (the search is quadratic: about 10 s for 10,000 images here)."""
+    from facefake_core.analysis import near_duplicates as find
+
+    key = ("duplicates", threshold, *((id(e), e.source) for e in evs))
+    return _space().compute(key, lambda: find([set_features(e) for e in evs], threshold))
+
+
+def neighbours_of(ev: Evaluation, path: str, k: int) -> list:
+    """The ``k`` nearest images to the set's image ``path``, in this set and in every other set this server has
+    evaluated with the same model (:func:`facefake_core.analysis.neighbours`); ``[]`` without stored features."""
+    from facefake_core.analysis import neighbours
+
+    pools = [set_features(e) for _, e in evaluated_sets(ev.model_sha) if e is not ev] + [set_features(ev)]
+    own = pools[-1]
+    i = own.index_of(path)
+    if i is None:
+        return []
+    return neighbours(own.vectors[i], pools[::-1], k, exclude=(own.name, path))

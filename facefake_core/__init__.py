@@ -20,6 +20,7 @@ warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated",
 from .config import CONFIG, Config  # noqa: E402
 from .errors import (  # noqa: E402
     DemoBuildError,
+    EmbeddingError,
     FacefakeError,
     HardSetError,
     ImageLoadError,
@@ -33,7 +34,7 @@ from .sources import default_source, load_model  # noqa: E402
 
 
 __all__ = [
-    "CONFIG", "Config", "DemoBuildError", "Evaluation", "Explanation", "FacefakeError", "FocusMeasures", "HardSetError",
+    "CONFIG", "Config", "DemoBuildError", "EmbeddingError", "Evaluation", "Explanation", "FacefakeError", "FocusMeasures", "HardSetError",
     "ImageLoadError", "Model", "ModelInfo", "ModelLoadError", "Photo", "Prediction", "Row", "Store",
     "UnsafeModelError", "default_source", "evaluate", "load_model", "load_photo",
 ]

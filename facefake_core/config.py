@@ -40,6 +40,11 @@ class Config:
     overlay_alpha: float = 0.45
     #: Threshold on P(fake) above which an image is called fake.
     threshold: float = 0.5
+    #: Cosine distance between two images' feature vectors below which they count as near-duplicates (measured on
+    #: re-encoded, resized and cropped copies of demo portraits against distinct ones: README, "The embedding map").
+    near_duplicate_distance: float = 0.001
+    #: Nearest neighbours listed per image.
+    neighbours_k: int = 5
 
     @property
     def cache_dir(self) -> Path:

@@ -7,6 +7,7 @@ Hierarchy::
     ├── ModelLoadError      a model source that cannot be resolved, read or understood
     │   └── UnsafeModelError    a pickle that asks for a global outside the allowlist
     ├── HardSetError        a hard set that cannot be evaluated as given (layout, labels, manifest)
+    ├── EmbeddingError      a set's feature vectors cannot be mapped or searched (none stored, too few, no UMAP)
     └── DemoBuildError      the offline demo could not be built
 """
 
@@ -34,6 +35,10 @@ class UnsafeModelError(ModelLoadError):
 
 class HardSetError(FacefakeError):
     """A hard set's folders or manifest cannot be matched to the model's classes."""
+
+
+class EmbeddingError(FacefakeError):
+    """A set's feature vectors cannot be projected or searched as asked."""
 
 
 class DemoBuildError(FacefakeError):

@@ -140,6 +140,19 @@ def _detail(model: Model, ev: Evaluation, threshold: float, marks: dict) -> None
     if b1.button("Open in Inspect", key=f"{KEY}_to_inspect"):
         st.switch_page("views/inspect.py", query_params={"image": row.path})
     b2.button("Close", key=f"{KEY}_close", on_click=_close)
+    _neighbours(ev, row)
+
+
+def _neighbours(ev: Evaluation, row: Row) -> None:
+    """The image's nearest images in the model's feature space: this set and the others evaluated with the model."""
+    found = state.neighbours_of(ev, row.path, CONFIG.neighbours_k)
+    if not found:
+        return
+    st.markdown(f"**{len(found)} nearest images in the model's feature space** (cosine distance between stored "
+                "feature vectors; this set and every other set evaluated with this model)")
+    near = CONFIG.near_duplicate_distance
+    st.dataframe([{"name": Path(n.path).name, **n.to_dict(), "near-duplicate": n.distance < near} for n in found],
+                 hide_index=True, key=f"{KEY}_neighbours")
 
 
 def _triage(model: Model) -> None:

@@ -33,6 +33,8 @@ def main() -> None:
     st.page_link("views/batch.py", label="Predict a batch of photos", icon=":material/table_view:")
     st.page_link("views/depth_of_field.py", label="Does a narrow depth of field fool the model?",
                  icon=":material/blur_on:")
+    st.page_link("views/embedding_map.py", label="Map a set in the model's feature space: error clusters, "
+                 "neighbours, near-duplicates", icon=":material/scatter_plot:")
 
 
 main()

@@ -1,5 +1,5 @@
 """Set-level analyses over evaluated sets: the depth-of-field tables and slices, counterfactual sweeps of photos
-and of slices, and per-class spectra.
+and of slices, per-class spectra, and the feature space (maps, neighbours, near-duplicates).
 
 Layer 4: above :mod:`facefake_core.evaluation`. Tables are tidy :class:`pandas.DataFrame` objects.
 """
@@ -16,6 +16,19 @@ from .dof import (
     slice_rows,
     slice_table,
 )
+from .embedding import (
+    METHODS as EMBED_METHODS,
+    EmbeddingMap,
+    NearDuplicate,
+    Neighbour,
+    SetFeatures,
+    embedding_map,
+    map_frame,
+    near_duplicates,
+    neighbours,
+    project,
+    set_features,
+)
 from .faithfulness import faithfulness
 from .shortcuts import audit, metadata_auc
 from .robustness_curves import DEFAULT_VALUES as DEFAULT_EDITS
@@ -25,9 +38,11 @@ from .spectra import class_spectra, image_spectra
 from .sweeps import SUMMARY_KINDS, CounterfactualSummary, SweepPoint, counterfactual_summary, sweep
 
 __all__ = [
-    "DEFAULT_EDITS", "EDITS", "audit", "faithfulness", "diagnose", "file_infos", "filter_slice", "metadata_auc", "parse_edit", "robustness",
-    "slice_columns", "slice_metrics", "slice_report",
-    "CounterfactualSummary", "MAX_PER_SLICE", "SUMMARY_KINDS", "SweepPoint", "cam_bokeh_groups",
+    "CounterfactualSummary", "DEFAULT_EDITS", "EDITS", "EMBED_METHODS", "EmbeddingMap", "MAX_PER_SLICE",
+    "NearDuplicate", "Neighbour", "SUMMARY_KINDS", "SetFeatures", "SweepPoint", "audit", "cam_bokeh_groups",
+    "diagnose", "embedding_map", "faithfulness", "file_infos", "filter_slice", "map_frame", "metadata_auc",
+    "near_duplicates", "neighbours", "parse_edit", "project", "robustness", "set_features", "slice_columns",
+    "slice_metrics", "slice_report",
     "class_spectra", "counterfactual_summary", "default_slices", "dof_edges", "error_by_dof", "focus_frame",
     "image_spectra", "row_by_path", "slice_name", "slice_rows", "slice_table", "sweep",
 ]

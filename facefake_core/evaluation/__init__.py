@@ -10,7 +10,8 @@ from .browse import Cell, by_loss, decisions, errors_by_loss, find_row, rows_in_
 from .hardset import IMAGE_EXTS, HardSet, Item, discover
 from .metrics import Metrics, compute, curves, equal_error_rate, positive_class, predict_at
 from .rounds import Disagreement, disagreements, seed_table
-from .runner import Evaluation, Row, cpu_lanes, decode_workers, evaluate
+from .lanes import cpu_lanes, decode_workers
+from .runner import Evaluation, Row, evaluate
 from .store import MARKS, Store, StoredResult
 from .triage import CSV_COLUMNS, MODEL_WRONG, CopyReport, copy_model_wrong, marks_csv
 

@@ -3,41 +3,36 @@
 Each image is hashed; results already in the store for this model's sha256 are reused, so a second run does no
 model work and a killed run resumes where it stopped. Focus measures depend on the image alone: they are
 stored under its sha256 and reused by every model evaluated on the set. The rest goes through the model in
-batches. On the CPU, batches run in parallel lanes, each decoding its own images and then running them
+batches (:mod:`.lanes`). On the CPU, batches run in parallel lanes, each decoding its own images and then running them
 single-threaded, so that no core is oversubscribed; on an accelerator, worker threads decode the next batch
-while the model works. Each batch yields probabilities and the CAM grid from one pass (see
-:mod:`facefake_core.explain`) and is written to the store in one transaction by the calling thread. An
-unreadable file becomes an error row and never stops the run.
+while the model works. Each batch yields probabilities, the CAM grid and the feature vector (the input of the
+head's final Linear) from one pass (see :mod:`facefake_core.model.cam`) and is written to the store in one
+transaction by the calling thread. An unreadable file becomes an error row and never stops the run.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import queue
-import threading
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
-import torch
 
 from ..config import CONFIG
 from ..errors import ImageLoadError
 from ..imaging.focus import FOCUS_VERSION, FocusMeasures, cam_in_bokeh, measure_focus
 from ..imaging.geometry import map_to_photo
 from ..imaging.photo import decode, read_bytes
-from ..model import Model, SplitModel, default_batch_size, forward_only, predict_and_cam
+from ..model import Model, SplitModel, default_batch_size, forward_features, head_split, predict_and_cam
 from ..progress import Progress
 from .calibration import BestThreshold, Calibration, best_threshold, calibration
 from .hardset import HardSet, Item, check_duplicates, discover
+from .lanes import Batch, batches_of, cpu_lanes, decode_workers, in_lanes, pipelined
 from .metrics import Metrics, compute, positive_class
 from .store import Store, StoredResult
-
-Batch = list[tuple[str, str]]  # (path, sha256) of each image
 
 
 @dataclass(frozen=True)
@@ -194,9 +189,9 @@ def _focus_dict(state, raw: np.ndarray | None, box, hw) -> dict | None:
     return d
 
 
-def _run_batch(model: Model, split: SplitModel | None, batch: Batch, prepared: list) -> tuple[list, dict, list]:
+def _run_batch(model: Model, split: SplitModel | None, batch: Batch, prepared: list) -> tuple[list, dict, list, list]:
     """Model work for one batch of prepared images: store rows ``(sha, probs, cam, layer, focus dict)``, errors by
-    path, and ``(sha, FocusMeasures)`` of each image that has them."""
+    path, ``(sha, FocusMeasures)`` of each image that has them, and ``(sha, feature vector)`` from the same pass."""
     errors, ready = {}, []
     for (path, h), (prep, err) in zip(batch, prepared):
         if err:
@@ -204,115 +199,64 @@ def _run_batch(model: Model, split: SplitModel | None, batch: Batch, prepared: l
         else:
             ready.append((h, *prep))
     if not ready:
-        return [], errors, []
+        return [], errors, [], []
     x = model.batch([r[2] for r in ready])
     if split is not None:
         res = predict_and_cam(split, x)
-        probs, raws = res.probs, res.raw_cam
+        probs, raws, feats = res.probs, res.raw_cam, res.features
     else:
-        probs, raws = forward_only(model.net, x), [None] * len(ready)
+        (probs, feats), raws = forward_features(model.net, x), [None] * len(ready)
     rows = []
     for (h, hw, _, focus), p, raw in zip(ready, probs, raws):
         box = model.prep.crop_box(hw[1], hw[0])
         rows.append((h, {v: float(q) for v, q in zip(model.vocab, p)}, raw,
                      model.info.target_layer if raw is not None else None, _focus_dict(focus, raw, box, hw)))
-    return rows, errors, [(h, focus) for h, _, _, focus in ready if focus is not None]
+    features = [] if feats is None else [(r[0], f) for r, f in zip(ready, feats)]
+    return rows, errors, [(h, focus) for h, _, _, focus in ready if focus is not None], features
 
 
-def _pipelined(model, split, batches: Iterator[Batch], prepare, pool: ThreadPoolExecutor) -> Iterator:
-    """One model thread; the pool decodes one batch ahead of it (accelerators, a one-thread CPU, ``lanes=1``)."""
-    pending: deque[tuple[Batch, list[Future]]] = deque()
-
-    def submit() -> None:
-        b = next(batches, None)
-        if b is not None:
-            pending.append((b, [pool.submit(prepare, p, h) for p, h in b]))
-
-    submit(), submit()
-    while pending:
-        batch, futures = pending.popleft()
-        submit()
-        yield batch, _run_batch(model, split, batch, [f.result() for f in futures])
+def _run_features(model: Model, batch: Batch, prepared: list) -> tuple[list, dict]:
+    """Only the forward pass, for rows stored without features: ``(sha, feature vector)`` rows and errors by path."""
+    errors = {path: err for (path, _), (_, err) in zip(batch, prepared) if err}
+    ready = [(h, prep) for (_, h), (prep, err) in zip(batch, prepared) if not err]
+    if not ready:
+        return [], errors
+    _, feats = forward_features(model.net, model.batch([prep[1] for _, prep in ready]))
+    return ([] if feats is None else [(h, f) for (h, _), f in zip(ready, feats)]), errors
 
 
-def _in_lanes(model, split, batches: Iterator[Batch], prepare, lanes: int, threads: int) -> Iterator:
-    """CPU: ``lanes`` threads, each decoding its own batch and then running it with ``threads`` torch threads.
+def _fill_features(model: Model, store: Store, todo: list[tuple[str, str]], batch_size: int, pool: ThreadPoolExecutor,
+                   progress: Progress | None) -> None:
+    """Store the feature vectors of already-evaluated images that lack them (rows from before features were stored),
+    with one forward pass each and nothing else: no CAM, no focus measures, the stored rows untouched."""
+    if progress:
+        progress(0, len(todo), "filling features")
+    lanes, threads = cpu_lanes() if model.device.type == "cpu" else (1, 0)
 
-    Nothing runs beside a lane's forward pass but the other lanes, so no core is oversubscribed, and batches in
-    parallel use the cores better than one batch split across them (``benchmarks/ceiling.py``). Results come back
-    to the calling thread, which stores them; an error in a lane is raised there once the others have finished
-    their batches (which are handed on and stored). torch's thread count is per thread once set, but a thread that
-    first uses torch while the lanes run starts with ``threads``; the caller's count is restored at the end.
-    """
-    take, results, stop = threading.Lock(), queue.Queue(), threading.Event()
+    def run(batch: Batch, prepared: list):
+        return _run_features(model, batch, prepared)
 
-    def lane() -> None:
-        try:
-            torch.set_num_threads(threads)
-            while not stop.is_set():
-                with take:
-                    batch = next(batches, None)
-                if batch is None:
-                    break
-                prepared = [prepare(p, h) for p, h in batch]
-                results.put((batch, _run_batch(model, split, batch, prepared)))
-        except BaseException as err:  # noqa: BLE001 - handed to the caller, which raises it
-            results.put(err)
-        finally:
-            results.put(None)
+    def prepare(path: str, h: str):
+        return _prepare(model, path, False)
 
-    caller_threads = torch.get_num_threads()
-    workers = [threading.Thread(target=lane, name=f"facefake-lane-{i}", daemon=True) for i in range(lanes)]
-    for w in workers:
-        w.start()
-    try:
-        running, error = lanes, None
-        while running:
-            item = results.get()
-            if item is None:
-                running -= 1
-            elif isinstance(item, BaseException):
-                error = error or item
-                stop.set()  # the other lanes finish their batch, which is still handed on and stored
-            else:
-                yield item
-        if error is not None:
-            raise error
-    finally:
-        stop.set()
-        for w in workers:
-            w.join()
-        torch.set_num_threads(caller_threads)
-
-
-def _batches(todo: list[tuple[str, str]], size: int) -> Iterator[Batch]:
-    for i in range(0, len(todo), size):
-        yield todo[i : i + size]
-
-
-def decode_workers() -> int:
-    """Decoding threads beside a single model thread (accelerators; a CPU given one torch thread): half the cores,
-    1 to 4. Also the hashing threads."""
-    return max(1, min(4, (os.cpu_count() or 2) // 2))
-
-
-def cpu_lanes(threads: int | None = None, lanes: int | None = None) -> tuple[int, int]:
-    """``(lanes, torch threads per lane)`` for evaluating on the CPU with ``threads`` torch threads in all (default:
-    the caller's count): one lane per thread, at most 4 (or ``lanes``), the threads shared out among them.
-
-    Measured on 2 cores (ResNet50, 256 px, batch 4, ``benchmarks/ceiling.py``): two single-threaded lanes forward
-    10-30% more images per second than one batch at a time on both threads, and decoding inside the lanes costs
-    only its own CPU time.
-    """
-    total = threads or torch.get_num_threads()
-    n = max(1, min(total, lanes or 4))
-    return n, max(1, total // n)
+    batches = batches_of(todo, batch_size)
+    stream = in_lanes(run, batches, prepare, lanes, threads) if lanes > 1 else pipelined(run, batches, prepare, pool)
+    done = 0
+    with closing(stream):
+        for batch, (feats, _) in stream:  # an unreadable file keeps its stored row; it just has no features
+            store.put_features(model.info.sha256, feats)
+            done += len(batch)
+            if progress:
+                progress(done, len(todo), "filling features")
 
 
 def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store | None = None,
              batch_size: int | None = None, progress: Progress | None = None, with_cam: bool = True,
              with_focus: bool = True, workers: int | None = None, lanes: int | None = None) -> Evaluation:
     """Evaluate ``model`` on a hard set, reusing and filling the store.
+
+    Each new row is stored with its feature vector from the same pass. Rows already stored without one (from before
+    features were stored) get it from a forward pass of their own, with nothing else recomputed.
 
     Args:
         model: a loaded model.
@@ -348,20 +292,23 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
         if progress:
             progress(0, total, "evaluating")
         split = model.split() if with_cam else None
-        batches = _batches(todo, batch_size)
+        batches = batches_of(todo, batch_size)
         lanes, threads = cpu_lanes(lanes=lanes) if model.device.type == "cpu" else (1, 0)
         known = _known_focus(store, [h for _, h in todo]) if with_focus else {}  # measured for another model
 
         def prepare(path: str, h: str):
             return _prepare(model, path, with_focus, known.get(h))
 
-        stream = (_in_lanes(model, split, batches, prepare, lanes, threads) if lanes > 1
-                  else _pipelined(model, split, batches, prepare, pool))
+        def run(batch: Batch, prepared: list):
+            return _run_batch(model, split, batch, prepared)
+
+        stream = (in_lanes(run, batches, prepare, lanes, threads) if lanes > 1
+                  else pipelined(run, batches, prepare, pool))
         with closing(stream):  # a caller that stops (an exception from progress) stops the lanes at once
-            for batch, (new, errors, states) in stream:
+            for batch, (new, errors, states, feats) in stream:
                 decode_errors.update(errors)
                 if new:
-                    store.put_results(sha, new)
+                    store.put_results(sha, new, feats)
                 fresh = [(h, st.to_dict(), st.block_map) for h, st in states if h not in known]
                 if fresh:
                     store.put_focus(FOCUS_VERSION, fresh)
@@ -369,6 +316,12 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
                 done += len(batch)
                 if progress:
                     progress(done, total, "evaluating")
+        fresh = {h for _, h in todo}
+        lacking = [h for h in stored if h not in fresh] if head_split(model.net) is not None else []
+        lacking = sorted(set(lacking) - set(store.get_features(sha, lacking)))
+        if lacking:
+            path_of = {h: p for p, h in hashes.items()}
+            _fill_features(model, store, [(path_of[h], h) for h in lacking], batch_size, pool, progress)
     rows, errors = [], []
     for it in hs.items:
         err = read_errors.get(it.path) or decode_errors.get(it.path)

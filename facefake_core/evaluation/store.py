@@ -1,9 +1,13 @@
-"""The SQLite store: model results under (model sha256, image sha256), focus measures under the image's sha256
-(they do not depend on the model), and triage marks.
+"""The SQLite store: model results and feature vectors under (model sha256, image sha256), focus measures under the
+image's sha256 (they do not depend on the model), 2-D projections of sets' features, and triage marks.
 
 One file (``CONFIG.store_path``) in WAL mode. Each call opens its own short-lived connection, so the store is
 safe to share between threads and processes; every batch is written in one transaction, so a process killed
 mid-run leaves only whole batches behind, and a re-run skips every image already stored.
+
+Schema versions (``PRAGMA user_version``): 1 had ``results``, ``focus``, ``file_hashes`` and ``triage``; 2 adds
+``features`` and ``projections``. Opening an older store only creates the new, empty tables: nothing stored is
+rewritten or lost, and the next evaluation fills in the features of rows stored without them.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 from ..config import CONFIG
 
 MARKS = ("label wrong", "model wrong", "unsure")
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -55,6 +60,20 @@ CREATE TABLE IF NOT EXISTS edit_results (
     value REAL NOT NULL,
     probs TEXT NOT NULL,          -- JSON {class: probability} of the edited image
     PRIMARY KEY (model_sha, image_sha, edit, value)
+);
+CREATE TABLE IF NOT EXISTS features (
+    model_sha TEXT NOT NULL,
+    image_sha TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    vec BLOB NOT NULL,            -- little-endian float16: the input of the head's final Linear
+    PRIMARY KEY (model_sha, image_sha)
+);
+CREATE TABLE IF NOT EXISTS projections (
+    model_sha TEXT NOT NULL,
+    key TEXT NOT NULL,            -- method, parameters and a digest of the images, in order
+    coords BLOB NOT NULL,         -- float32 .npy of shape (n, 2)
+    created REAL NOT NULL,
+    PRIMARY KEY (model_sha, key)
 );
 CREATE TABLE IF NOT EXISTS triage (
     model_sha TEXT NOT NULL,
@@ -114,6 +133,7 @@ class Store:
                 with self._connect() as con:
                     con.execute("PRAGMA journal_mode=WAL")
                     con.executescript(_SCHEMA)
+                    con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 break
             except sqlite3.OperationalError as err:
                 if "locked" not in str(err) or attempt == 99:
@@ -140,15 +160,47 @@ class Store:
                 out[sha] = StoredResult(json.loads(probs), _from_npy(cam), layer, json.loads(focus) if focus else None)
         return out
 
-    def put_results(self, model_sha: str, rows: Iterable[tuple[str, dict, np.ndarray | None, str | None, dict | None]]
-                    ) -> int:
-        """Write ``(image_sha, probs, cam, cam_layer, focus)`` rows in one transaction; returns how many."""
+    def put_results(self, model_sha: str, rows: Iterable[tuple[str, dict, np.ndarray | None, str | None, dict | None]],
+                    features: Iterable[tuple[str, np.ndarray]] = ()) -> int:
+        """Write ``(image_sha, probs, cam, cam_layer, focus)`` rows, and the ``(image_sha, vector)`` features of the
+        same pass (see :meth:`put_features`), in one transaction; returns how many rows."""
         now = time.time()
         data = [(model_sha, sha, json.dumps(probs), _npy(cam), layer, json.dumps(focus) if focus else None, now)
                 for sha, probs, cam, layer, focus in rows]
         with self._connect() as con:
             con.executemany("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?)", data)
+            self._put_features(con, model_sha, features)
         return len(data)
+
+    # -- feature vectors (the input of the head's final Linear, from the pass that gave the probabilities) -------
+    def get_features(self, model_sha: str, image_shas: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored float16 ``(D,)`` feature vectors of one model for the given images (absent ones are missing)."""
+        q = "SELECT image_sha, dim, vec FROM features WHERE model_sha=? AND image_sha IN ({})"
+        with self._connect() as con:
+            return {sha: np.frombuffer(vec, "<f2", count=dim) for sha, dim, vec in _select_in(con, q, [model_sha],
+                                                                                                image_shas)}
+
+    def put_features(self, model_sha: str, rows: Iterable[tuple[str, np.ndarray]]) -> None:
+        """Write ``(image_sha, vector)`` rows (any float dtype, stored as float16) in one transaction."""
+        with self._connect() as con:
+            self._put_features(con, model_sha, rows)
+
+    @staticmethod
+    def _put_features(con: sqlite3.Connection, model_sha: str, rows: Iterable[tuple[str, np.ndarray]]) -> None:
+        data = [(model_sha, sha, int(np.size(v)), np.asarray(v, "<f2").ravel().tobytes()) for sha, v in rows]
+        con.executemany("INSERT OR REPLACE INTO features VALUES (?,?,?,?)", data)
+
+    # -- projections (2-D maps of a set's features, cached per model, method, parameters and images) -------------
+    def get_projection(self, model_sha: str, key: str) -> np.ndarray | None:
+        """A stored float32 ``(n, 2)`` projection, or ``None``."""
+        with self._connect() as con:
+            row = con.execute("SELECT coords FROM projections WHERE model_sha=? AND key=?", (model_sha, key)).fetchone()
+        return None if row is None else _from_npy(row[0])
+
+    def put_projection(self, model_sha: str, key: str, coords: np.ndarray) -> None:
+        with self._connect() as con:
+            con.execute("INSERT OR REPLACE INTO projections VALUES (?,?,?,?)",
+                        (model_sha, key, _npy(coords), time.time()))
 
     def count_results(self, model_sha: str | None = None) -> int:
         with self._connect() as con:

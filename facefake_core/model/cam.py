@@ -71,16 +71,38 @@ def _raw_keeping(method: str) -> type:
     return type(f"Raw{base.__name__}", (_KeepRawCam, base), {})
 
 
+def head_split(net: nn.Module) -> tuple[nn.Module, nn.Linear] | None:
+    """``(everything before the head's final Linear, that Linear)`` of a network that ends in a fastai head.
+
+    ``net`` is a ``Sequential`` whose last child is the head (a ``Sequential`` ending in ``nn.Linear``): the
+    learner's ``Sequential(body, head)``, or the back half of a :class:`SplitModel`. The first part's output is the
+    pooled feature vector the classifier reads (``(B, 512)`` for fastai's default head). New ``Sequential``
+    containers around the same modules: nothing is copied or hooked. ``None`` for any other layout.
+    """
+    head = net[-1] if isinstance(net, nn.Sequential) and len(net) else None
+    if isinstance(head, nn.Sequential) and len(head) and isinstance(head[-1], nn.Linear):
+        return nn.Sequential(*list(net)[:-1], *list(head)[:-1]), head[-1]
+    return None
+
+
 class _Tail(nn.Module):
-    """The network after the target layer, fed the target layer's activation through an identity tap."""
+    """The network after the target layer, fed the target layer's activation through an identity tap. When the head
+    ends in a Linear, the input of that Linear (the feature vector) of the first forward pass is kept."""
 
     def __init__(self, rest: nn.Module) -> None:
         super().__init__()
         self.tap = nn.Identity()
-        self.rest = rest
+        parts = head_split(rest)
+        self.rest, self.last = parts if parts else (rest, None)
+        self.features: torch.Tensor | None = None
 
     def forward(self, acts: torch.Tensor) -> torch.Tensor:
-        return self.rest(self.tap(acts))
+        out = self.rest(self.tap(acts))
+        if self.last is None:
+            return out
+        if self.features is None:  # AblationCAM runs the tail again on ablated copies; keep the real pass
+            self.features = out.detach()
+        return self.last(out)
 
 
 @dataclass(frozen=True)
@@ -104,11 +126,14 @@ class CamResult:
         probs: ``(B, n_classes)`` float32 softmax of the head's logits.
         raw_cam: ``(B, h, w)`` float32, non-negative, on the target layer's grid, un-normalised.
         targets: ``(B,)`` the class index each map explains.
+        features: ``(B, D)`` float32 input of the head's final Linear from the same pass, or ``None`` when the
+            head does not end in one (see :func:`head_split`).
     """
 
     probs: np.ndarray
     raw_cam: np.ndarray
     targets: np.ndarray
+    features: np.ndarray | None = None
 
 
 def predict_and_cam(split: SplitModel, x: torch.Tensor, method: str = "gradcam", targets=None) -> CamResult:
@@ -140,10 +165,24 @@ def predict_and_cam(split: SplitModel, x: torch.Tensor, method: str = "gradcam",
         raw = cam.raw_cam
     probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
     chosen = probs.argmax(1) if targets is None else np.broadcast_to(np.asarray(targets), (len(probs),))
-    return CamResult(probs=probs.astype(np.float32), raw_cam=raw, targets=np.asarray(chosen, dtype=np.int64))
+    feats = None if tail.features is None else tail.features.float().cpu().numpy()
+    return CamResult(probs=probs.astype(np.float32), raw_cam=raw, targets=np.asarray(chosen, dtype=np.int64),
+                     features=feats)
 
 
 def forward_only(model: nn.Module, x: torch.Tensor) -> np.ndarray:
     """Softmax probabilities ``(B, n_classes)`` without any CAM, under ``torch.inference_mode``."""
     with torch.inference_mode():
         return torch.softmax(model(x).float(), dim=1).cpu().numpy().astype(np.float32)
+
+
+def forward_features(model: nn.Module, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+    """Probabilities ``(B, n_classes)`` and the head's feature vectors ``(B, D)`` (float32, ``None`` when the head
+    does not end in a Linear) from one pass under ``torch.inference_mode``."""
+    parts = head_split(model)
+    with torch.inference_mode():
+        if parts is None:
+            return torch.softmax(model(x).float(), dim=1).cpu().numpy().astype(np.float32), None
+        feats = parts[0](x)
+        probs = torch.softmax(parts[1](feats).float(), dim=1)
+        return probs.cpu().numpy().astype(np.float32), feats.float().cpu().numpy()

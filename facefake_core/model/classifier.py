@@ -19,7 +19,7 @@ from ..config import CONFIG
 from ..errors import ModelLoadError
 from ..imaging.geometry import map_to_photo
 from ..imaging.photo import ImageInput, Photo, load_photo
-from .cam import SplitModel, forward_only, predict_and_cam
+from .cam import SplitModel, forward_features, forward_only, predict_and_cam
 from .network import describe_arch, fold_batchnorm, layer_names, memory_format
 from .preprocess import Preprocessing
 from .results import Explanation, ModelInfo, Prediction
@@ -91,6 +91,12 @@ class Model:
     def predict_batch(self, photos: Sequence[Photo]) -> list[Prediction]:
         probs = forward_only(self.net, self.prepare(photos))
         return [self._prediction(ph, p) for ph, p in zip(photos, probs)]
+
+    def features_batch(self, photos: Sequence[Photo]) -> tuple[list[Prediction], np.ndarray | None]:
+        """Predictions and feature vectors from one pass: ``(B, D)`` float32, the input of the head's final Linear
+        (what the evaluation stores), or ``None`` when the head does not end in a Linear."""
+        probs, feats = forward_features(self.net, self.prepare(photos))
+        return [self._prediction(ph, p) for ph, p in zip(photos, probs)], feats
 
     def explain(self, image: ImageInput, method: str = CONFIG.cam_method, target: str | int | None = None,
                 layer: str | None = None, vmax: float | None = None) -> Explanation:

@@ -1,8 +1,8 @@
 """The whole app in a browser: the real Streamlit server, driven by headless Chromium through Playwright.
 
 Visits every page (no error box, no exception), uploads a photo on Inspect, waits for its heatmap, opens a hard set
-by deep link and clicks a square of its confusion matrix, predicts a batch with an unreadable file, and keeps
-screenshots in ``artifacts/``. Uses Debian's ``/usr/bin/chromium``; skipped when it is not installed.
+by deep link and clicks a square of its confusion matrix, clicks a point of that set's embedding map to open it in
+the gallery, predicts a batch with an unreadable file, and keeps screenshots in ``artifacts/``. Uses Debian's ``/usr/bin/chromium``; skipped when it is not installed.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = ROOT / "artifacts"
 PAGES = {"": "facefake", "inspect": "Inspect", "compare": "Compare", "hard_set": "Hard set", "rounds": "Rounds",
-         "batch": "Batch", "depth_of_field": "Depth of field"}
+         "batch": "Batch", "depth_of_field": "Depth of field", "map": "Map"}
 ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 START_S, PAGE_MS, MODEL_MS = 120, 60_000, 180_000
 
@@ -61,6 +61,20 @@ def _click_matrix_square(page, tries: int = 3) -> None:
             heading.first.wait_for()
             return
     raise AssertionError(f"{tries} clicks on a square of the confusion matrix did not open its cell")
+
+
+def _click_map_point(page, tries: int = 3) -> None:
+    """Click the first point of the embedding map until the gallery opens it (same retry rule as the matrix)."""
+    heading = page.get_by_role("heading", name=re.compile(r"^Selected: \d+ image"))
+    for _ in range(tries):
+        box = page.locator('[data-testid="stPlotlyChart"] .scatterlayer .point').first.bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_timeout(1500)  # the click reaches the server and starts a run
+        _settled(page)
+        if heading.count():
+            heading.first.wait_for()
+            return
+    raise AssertionError(f"{tries} clicks on a point of the map did not open it in the gallery")
 
 
 def _no_errors(page, where: str) -> None:
@@ -112,6 +126,16 @@ def test_every_page_and_an_inspect_upload(server, tmp_path):
                                    ".filter(i => i.complete && i.naturalWidth > 0).length >= 1")
             _no_errors(page, "hard set after a click on the matrix")
             page.screenshot(path=str(ARTIFACTS / "e2e_hard_set.png"), full_page=True)
+
+            # The same set's embedding map: clicking a point opens it, with its heatmap, in the gallery.
+            page.goto(f"{server}/map?set={quote(str(hard_set))}")
+            page.get_by_text("Colour by").wait_for(timeout=MODEL_MS)
+            _settled(page)
+            _click_map_point(page)
+            page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')]"
+                                   ".filter(i => i.complete && i.naturalWidth > 0).length >= 1")
+            _no_errors(page, "map after a click on a point")
+            page.screenshot(path=str(ARTIFACTS / "e2e_map.png"), full_page=True)
 
             # A batch with an unreadable file: a table row says why, the rest are predicted.
             page.goto(f"{server}/batch")

@@ -1,0 +1,167 @@
+"""Map: the evaluated set in the model's own feature space (the vector its head's final Linear reads), projected to
+2-D. Do the errors form a cluster of their own, or sit on the border between the classes?
+
+Reads the set last evaluated on the Hard set page (``?set=`` or this session's last set). Points are coloured by
+true class, prediction, correctness, style, depth-of-field slice, ``narrow_dof`` or P(fake); hovering names the
+image, and a lasso, box or click selection opens the selected images with their stored heatmaps below the map
+(Plotly cannot show a picture in a hover label). Below: near-duplicate pairs within the set and against the other
+sets this server evaluated with the model, and the map of another round side by side. Figures and the decoding of
+a selection are in ``dashboard/map_figures.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from facefake_core import CONFIG, FacefakeError, Model
+from facefake_core.analysis import EMBED_METHODS, map_frame
+from facefake_core.evaluation import Evaluation
+
+from dashboard import map_figures, sidebar, state
+from dashboard.pickers import HARDSET_KEY, forget_link, model_sources
+from dashboard.widgets import progress_bar, require_model
+
+KEY = "map"
+SELECTED = f"{KEY}_selected"  # session state: the gallery's image paths, filled by a selection on the map
+GALLERY_MAX = 24
+
+
+def _evaluated_set(model: Model) -> tuple[str | None, Evaluation | None]:
+    """The linked set if it is evaluated with this model, else this session's last set; ``(source, ev)``."""
+    sources = [s for s in (st.query_params.get("set"), st.session_state.get(HARDSET_KEY)) if s]
+    for source in sources:
+        ev = state.evaluation(model, source)
+        if ev is not None:
+            return source, ev
+    return (sources[0] if sources else None), None
+
+
+def _on_select() -> None:
+    st.session_state[SELECTED] = map_figures.selected_paths(st.session_state.get(f"{KEY}_chart"))
+
+
+def _map_of(ev: Evaluation, method: str, seed: int, threshold: float) -> pd.DataFrame | None:
+    try:
+        with st.spinner(f"Projecting {len(ev.rows)} feature vectors ({method})…"):
+            m = state.embedding_map(ev, method, seed)
+    except FacefakeError as err:
+        st.error(str(err))
+        return None
+    st.caption(f"{len(m.features.rows)} images · {m.features.dim}-d features · {method.upper()} "
+               f"({'from the store' if m.cached else f'{m.seconds:.1f} s'})"
+               + (f" · {len(m.features.missing)} without features" if m.features.missing else ""))
+    return map_frame(m, ev, threshold)
+
+
+def _gallery(model: Model, ev: Evaluation, frame: pd.DataFrame, source: str) -> None:
+    paths = [p for p in st.session_state.get(SELECTED) or [] if p in set(frame["path"])]
+    st.subheader(f"Selected: {len(paths)} image{'s' * (len(paths) != 1)}" if paths else "Selected images")
+    if not paths:
+        st.caption("Draw a lasso or a box on the map (or click a point) to open those images here.")
+        return
+    rows = {r.path: r for r in ev.rows}
+    if len(paths) > GALLERY_MAX:
+        st.caption(f"Showing the first {GALLERY_MAX}.")
+    cols = st.columns(4)
+    for i, path in enumerate(paths[:GALLERY_MAX]):
+        row, col = rows[path], cols[i % 4]
+        try:
+            thumb = state.stored_overlay(model, ev.model_sha, row, row.image_sha, row.path, CONFIG.colormap,
+                                         CONFIG.overlay_alpha, 224)
+        except (FacefakeError, ValueError) as err:
+            col.error(str(err))
+            continue
+        col.image(thumb, caption=f"{Path(path).name} · true {row.label} · P({ev.positive}) "
+                                 f"{row.probs[ev.positive]:.2f}", width="stretch")
+        if col.button("Details", key=f"{KEY}_open_{i}_{row.image_sha[:12]}"):
+            forget_link("hs")  # the Hard set page's widget key: it reads ?set= afresh
+            st.switch_page("views/hard_set.py", query_params={"set": source, "error": row.image_sha})
+
+
+def _duplicates(ev: Evaluation, source: str) -> None:
+    st.subheader("Near-duplicates")
+    others = {s: e for s, e in state.evaluated_sets(ev.model_sha) if s != source}
+    chosen = st.multiselect("Also against these sets evaluated with this model (a training folder, say)",
+                            list(others), default=list(others), key=f"{KEY}_against")
+    limit = st.number_input("Near-duplicate threshold (cosine distance)", 0.0, 2.0, CONFIG.near_duplicate_distance,
+                            format="%.5f", step=0.0005, key=f"{KEY}_dup",
+                            help="The default was measured on the demo's round0 (README, The embedding map); "
+                                 "the scale of distances differs from model to model.")
+    pairs = [p for p in state.near_duplicates([ev, *(others[s] for s in chosen)], limit)
+             if source in (p.set_a, p.set_b)]
+    st.caption(f"Pairs closer than a cosine distance of {limit:g} in the model's feature space. Re-encoded copies "
+               "are found; on the demo, resized or cropped ones mostly are not (README). Byte-identical files share "
+               "a hash and pair at distance 0.")
+    if not pairs:
+        st.info("No near-duplicates.")
+        return
+    crossing = [p for p in pairs if p.cross_set]
+    if crossing:
+        st.warning(f"{len(crossing)} pairs span two sets: the same image in both is leakage, and this set's numbers "
+                   "are not to be trusted until they are removed.")
+    st.dataframe(pd.DataFrame([{**p.to_dict(), "a": Path(p.a).name, "b": Path(p.b).name, "path_a": p.a,
+                                "path_b": p.b} for p in pairs]), hide_index=True, key=f"{KEY}_dups")
+
+
+def _rounds(model: Model, source: str, method: str, seed: int, threshold: float, colour_by: str) -> None:
+    st.subheader("Rounds side by side")
+    sources = model_sources(f"{KEY}_rd", "Models to map on this set", model.info.source)
+    loaded = sidebar.load_all(sources, st, f"{KEY}_rd_model")
+    if len(loaded) < 2:
+        st.caption("Tick a second model (another round) to see both maps of this set side by side.")
+        return
+    named = [(name, mdl, state.evaluation(mdl, source)) for name, mdl in loaded]
+    missing = [name for name, _, ev in named if ev is None]
+    if missing and st.button(f"Evaluate {', '.join(missing)} on this set", key=f"{KEY}_rd_run"):
+        try:
+            for i, (name, mdl, ev) in enumerate(named):
+                if ev is None:
+                    with progress_bar(f"Evaluating {name}") as progress:
+                        named[i] = (name, mdl, state.run_evaluation(mdl, source, progress))
+        except FacefakeError as err:
+            st.error(f"{err}")
+            return
+    for col, (name, mdl, ev) in zip(st.columns(len(named)), named):
+        with col:
+            if ev is None:
+                st.info(f"{name}: not evaluated on this set yet.")
+                continue
+            frame = _map_of(ev, method, seed, threshold)
+            if frame is not None:
+                st.plotly_chart(map_figures.map_figure(frame, colour_by, ev.positive, name, height=460),
+                                key=f"{KEY}_rd_chart_{name}")
+
+
+def main() -> None:
+    st.title("Map")
+    model = require_model()
+    if model is None:
+        return
+    source, ev = _evaluated_set(model)
+    if ev is None:
+        st.info("No hard set has been evaluated with this model in this session yet." if source is None else
+                f"{source} has not been evaluated with this model yet.")
+        st.page_link("views/hard_set.py", label="Evaluate one on the Hard set page", icon=":material/grid_view:")
+        return
+    st.caption(f"Set: `{source}`. Each point is an image, placed by the model's own feature vector (the input of "
+               "its final layer); images the model sees alike are close. Axes have no units.")
+    c1, c2, c3, c4 = st.columns([1, 1, 2, 2])
+    method = c1.radio("Projection", EMBED_METHODS, horizontal=True, key=f"{KEY}_method", format_func=str.upper)
+    seed = int(c2.number_input("Seed", 0, 10**6, 0, key=f"{KEY}_seed"))
+    colour_by = c3.selectbox("Colour by", list(map_figures.COLOUR_BY), key=f"{KEY}_colour",
+                             format_func=map_figures.COLOUR_BY.get)
+    threshold = c4.slider(f"Threshold on P({ev.positive})", 0.0, 1.0, CONFIG.threshold, 0.01, key=f"{KEY}_threshold")
+    frame = _map_of(ev, method, seed, threshold)
+    if frame is None:
+        return
+    fig = map_figures.map_figure(frame, colour_by, ev.positive, selected=st.session_state.get(SELECTED) or ())
+    st.plotly_chart(fig, key=f"{KEY}_chart", on_select=_on_select, selection_mode=("points", "box", "lasso"))
+    _gallery(model, ev, frame, source)
+    _duplicates(ev, source)
+    _rounds(model, source, method, seed, threshold, colour_by)
+
+
+main()

@@ -1,0 +1,273 @@
+"""The model's own feature space: 2-D maps of an evaluated set, nearest neighbours within and across sets, and
+near-duplicates.
+
+The vectors are what evaluation stores with each row (:meth:`~facefake_core.evaluation.Store.get_features`): the
+input of the head's final Linear, from the pass that gave the probabilities, as float16 ``(D,)`` (``D = 512`` for
+fastai's default head). Here they become float32 ``(N, D)`` matrices, one row per image, in evaluation order.
+
+* **Distances** are cosine distances, ``1 - cos(a, b)`` in ``[0, 2]``, computed by scikit-learn's
+  ``NearestNeighbors(metric="cosine")`` on the stored vectors.
+* **Maps**: the vectors are L2-normalised (so the map's geometry is the cosine geometry of the neighbours), then
+  projected to 2-D by PCA (scikit-learn; the default: deterministic and fast) or UMAP (umap-learn, seeded, run on
+  the first 50 principal components). A map is cached in the store under the model, the method, its parameters
+  and a digest of the set's images in order, so it is computed once.
+* **Near-duplicates** are pairs closer than ``CONFIG.near_duplicate_distance`` (how it was measured: README, "The
+  embedding map"); a pair whose images lie in two different sets is flagged as ``cross_set``: the same face in a
+  training folder and in the hard set is leakage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..config import CONFIG
+from ..errors import EmbeddingError
+from ..evaluation import Evaluation, Row, Store, predict_at
+from .dof import focus_frame
+
+METHODS = ("pca", "umap")
+#: Bumped whenever the projection code changes what it returns, so cached maps from older code are not reused.
+PROJECTION_VERSION = 1
+#: UMAP runs on at most this many principal components (faster neighbour search, same map in practice).
+UMAP_PCA_DIMS = 50
+
+
+@dataclass(frozen=True)
+class SetFeatures:
+    """The stored feature vectors of one evaluated set.
+
+    Attributes:
+        name: what the set is called in results (its source: a folder or manifest).
+        model_sha: the model whose features these are.
+        rows: rows that have a vector, in evaluation order.
+        vectors: float32 ``(len(rows), D)``.
+        missing: rows without a vector (a head that does not end in a Linear stores none).
+    """
+
+    name: str
+    model_sha: str
+    rows: tuple[Row, ...]
+    vectors: np.ndarray = field(repr=False)
+    missing: tuple[Row, ...] = ()
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1]) if self.vectors.ndim == 2 else 0
+
+    def index_of(self, path: str) -> int | None:
+        return next((i for i, r in enumerate(self.rows) if r.path == path), None)
+
+
+def set_features(ev: Evaluation, store: Store, name: str | None = None) -> SetFeatures:
+    """The vectors ``store`` holds for ``ev``'s rows (see :class:`SetFeatures`)."""
+    stored = store.get_features(ev.model_sha, [r.image_sha for r in ev.rows])
+    have = tuple(r for r in ev.rows if r.image_sha in stored)
+    dims = {stored[r.image_sha].shape[0] for r in have}
+    if len(dims) > 1:
+        raise EmbeddingError(f"{name or ev.source}: stored feature vectors have different sizes {sorted(dims)}")
+    vectors = (np.stack([stored[r.image_sha] for r in have]).astype(np.float32) if have
+               else np.zeros((0, 0), np.float32))
+    return SetFeatures(name or ev.source, ev.model_sha, have, vectors,
+                       tuple(r for r in ev.rows if r.image_sha not in stored))
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def project(vectors: np.ndarray, method: str = "pca", seed: int = 0, n_neighbors: int = 15,
+            min_dist: float = 0.1) -> np.ndarray:
+    """A 2-D map of feature vectors.
+
+    Args:
+        vectors: float ``(N, D)``.
+        method: ``"pca"`` (scikit-learn) or ``"umap"`` (umap-learn on the first :data:`UMAP_PCA_DIMS` principal
+            components).
+        seed: random state of both; the same inputs and seed give the same map.
+        n_neighbors, min_dist: UMAP's parameters (``n_neighbors`` is capped below ``N``); PCA ignores them.
+
+    Returns:
+        float32 ``(N, 2)``.
+
+    Raises:
+        EmbeddingError: an unknown method, too few images for UMAP, or umap-learn not installed.
+    """
+    if method not in METHODS:
+        raise EmbeddingError(f"unknown projection {method!r}; choose one of {', '.join(METHODS)}")
+    from sklearn.decomposition import PCA
+
+    x = _unit(np.asarray(vectors, np.float32))
+    n = len(x)
+    if method == "umap" and n < 5:
+        raise EmbeddingError(f"UMAP needs at least 5 images, this set has {n}; use --method pca")
+    if n < 3:  # PCA of one or two points: a line at most
+        return np.pad(x[:, :1] - x[:, :1].mean(0), ((0, 0), (0, 1))).astype(np.float32)
+    if method == "pca":
+        return PCA(n_components=2, random_state=seed).fit_transform(x).astype(np.float32)
+    try:
+        import umap
+    except ImportError:
+        raise EmbeddingError("UMAP needs the umap-learn package (pip install umap-learn); PCA works without it") \
+            from None
+    reduced = PCA(n_components=min(UMAP_PCA_DIMS, n - 1, x.shape[1]), random_state=seed).fit_transform(x)
+    reducer = umap.UMAP(n_components=2, n_neighbors=max(2, min(n_neighbors, n - 1)), min_dist=min_dist,
+                        random_state=seed, n_jobs=1)  # a seed makes UMAP single-threaded anyway; say so
+    return np.asarray(reducer.fit_transform(reduced), np.float32)
+
+
+@dataclass(frozen=True)
+class EmbeddingMap:
+    """A 2-D map of one evaluated set.
+
+    Attributes:
+        features: the set's vectors (its ``rows`` are the map's points, in order).
+        coords: float32 ``(N, 2)``.
+        method, params: how it was projected (``params`` holds the seed and the method's parameters).
+        cached: whether it was read from the store; seconds: time spent projecting (or reading).
+    """
+
+    features: SetFeatures
+    coords: np.ndarray = field(repr=False)
+    method: str
+    params: dict
+    cached: bool
+    seconds: float
+
+    def points(self) -> list[dict]:
+        """``[{path, x, y, label, pred}]`` per image, in evaluation order (the CLI's JSON)."""
+        return [{"path": r.path, "x": float(x), "y": float(y), "label": r.label, "pred": r.pred}
+                for r, (x, y) in zip(self.features.rows, self.coords)]
+
+
+def map_frame(m: EmbeddingMap, ev: Evaluation, threshold: float = CONFIG.threshold) -> pd.DataFrame:
+    """One line per point of the map, what the figures colour by.
+
+    Columns: ``path``, ``image_sha``, ``x``, ``y``, ``label``, ``style``, ``p_fake`` (P of the positive class),
+    ``pred`` (decision at ``threshold``), ``correct``, and from the focus measures ``narrow_dof``, ``slice`` and
+    ``dof_score`` (missing for rows measured without them).
+    """
+    rows = m.features.rows
+    p = np.array([r.probs[ev.positive] for r in rows], float)
+    preds = predict_at(p, ev.vocab, threshold) if rows else []
+    frame = pd.DataFrame({"path": [r.path for r in rows], "image_sha": [r.image_sha for r in rows],
+                          "x": m.coords[:, 0], "y": m.coords[:, 1], "label": [r.label for r in rows],
+                          "style": [r.style for r in rows], "p_fake": p, "pred": list(preds)})
+    frame["correct"] = frame["pred"] == frame["label"]
+    focus = focus_frame(ev, threshold)[["path", "narrow_dof", "slice", "dof_score"]]
+    return frame.merge(focus.drop_duplicates("path"), on="path", how="left")
+
+
+def _map_key(rows: Sequence[Row], method: str, params: dict) -> str:
+    digest = hashlib.sha256("\n".join(r.image_sha for r in rows).encode()).hexdigest()
+    return json.dumps({"v": PROJECTION_VERSION, "method": method, **params, "images": digest}, sort_keys=True)
+
+
+def embedding_map(ev: Evaluation, store: Store, method: str = "pca", seed: int = 0, n_neighbors: int = 15,
+                  min_dist: float = 0.1, name: str | None = None) -> EmbeddingMap:
+    """The set's 2-D map, from the store when this model, method, parameters and images were projected before.
+
+    Raises:
+        EmbeddingError: the set has no stored feature vectors (see :func:`project` for the rest).
+    """
+    feats = set_features(ev, store, name)
+    if not feats.rows:
+        raise EmbeddingError(f"{feats.name}: no feature vectors are stored for this model; evaluate the set again")
+    params = {"seed": seed} if method == "pca" else {"seed": seed, "n_neighbors": n_neighbors, "min_dist": min_dist}
+    key = _map_key(feats.rows, method, params)
+    start = time.perf_counter()
+    coords = store.get_projection(ev.model_sha, key)
+    cached = coords is not None and coords.shape == (len(feats.rows), 2)
+    if not cached:
+        coords = project(feats.vectors, method, seed, n_neighbors, min_dist)
+        store.put_projection(ev.model_sha, key, coords)
+    return EmbeddingMap(feats, coords, method, params, cached, time.perf_counter() - start)
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """One image near a query, in a set's feature space; ``distance`` is the cosine distance."""
+
+    path: str
+    set: str
+    distance: float
+    label: str
+    pred: str
+    image_sha: str
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "set": self.set, "distance": self.distance, "label": self.label,
+                "pred": self.pred}
+
+
+def neighbours(query: np.ndarray, pools: Sequence[SetFeatures], k: int = 5,
+               exclude: tuple[str, str] | None = None) -> list[Neighbour]:
+    """The ``k`` images of ``pools`` nearest to ``query``, nearest first (ties keep the pools' order).
+
+    Args:
+        query: float ``(D,)`` feature vector.
+        pools: sets of the same model to search (the query's own set among them, usually).
+        k: how many.
+        exclude: ``(set name, path)`` of the query's own row, left out.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    rows = [(p.name, r) for p in pools for r in p.rows]
+    vecs = [p.vectors for p in pools if len(p.rows)]
+    if not rows or k < 1:
+        return []
+    x = np.concatenate(vecs).astype(np.float32)
+    n = min(len(rows), k + (exclude is not None))
+    nn = NearestNeighbors(n_neighbors=n, metric="cosine", algorithm="brute").fit(x)
+    dist, idx = nn.kneighbors(np.asarray(query, np.float32).reshape(1, -1))
+    out = [Neighbour(r.path, name, max(float(d), 0.0), r.label, r.pred, r.image_sha)
+           for d, i in zip(dist[0], idx[0]) for name, r in [rows[i]] if (name, r.path) != exclude]
+    return out[:k]
+
+
+@dataclass(frozen=True)
+class NearDuplicate:
+    """Two images whose feature vectors are closer than the near-duplicate threshold."""
+
+    a: str
+    b: str
+    distance: float
+    set_a: str
+    set_b: str
+
+    @property
+    def cross_set(self) -> bool:
+        return self.set_a != self.set_b
+
+    def to_dict(self) -> dict:
+        return {"a": self.a, "b": self.b, "distance": self.distance, "set_a": self.set_a, "set_b": self.set_b,
+                "cross_set": self.cross_set}
+
+
+def near_duplicates(pools: Sequence[SetFeatures], threshold: float | None = None) -> list[NearDuplicate]:
+    """Every pair of images in ``pools`` (within one set or across sets) closer than ``threshold`` (cosine
+    distance; default ``CONFIG.near_duplicate_distance``), closest first. An image listed in two sets is paired
+    with itself across them (distance 0)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    threshold = CONFIG.near_duplicate_distance if threshold is None else threshold
+    rows = [(p.name, r) for p in pools for r in p.rows]
+    if len(rows) < 2:
+        return []
+    x = np.concatenate([p.vectors for p in pools if len(p.rows)]).astype(np.float32)
+    nn = NearestNeighbors(radius=threshold, metric="cosine", algorithm="brute").fit(x)
+    dist, idx = nn.radius_neighbors(x, sort_results=True)
+    out = []
+    for i, (ds, js) in enumerate(zip(dist, idx)):
+        for d, j in zip(ds, js):
+            if j > i and d < threshold:
+                (sa, ra), (sb, rb) = rows[i], rows[j]
+                out.append(NearDuplicate(ra.path, rb.path, max(float(d), 0.0), sa, sb))
+    return sorted(out, key=lambda p: (p.distance, p.a, p.b))

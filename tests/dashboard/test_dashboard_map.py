@@ -1,0 +1,92 @@
+"""AppTest of the Map page on a small generated set, evaluated through the Hard set page first: the map is drawn, a
+lasso selection on it (sent as the browser would send it: the chart's widget value) opens the selected images in
+the gallery, and a gallery image's Details open it on the Hard set page with its nearest neighbours."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from test_dashboard import env, ok  # noqa: F401  (env is a fixture: the model, store and cache for the app)
+from conftest import make_image_folder
+
+pytest.importorskip("streamlit.testing.v1")
+from streamlit.proto.WidgetStates_pb2 import WidgetStates  # noqa: E402
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+PAGE = "views/embedding_map.py"
+TIMEOUT = 180
+
+
+def by_key(items, key: str):
+    return next(w for w in items if w.key == key)
+
+
+def select_on_chart(at: AppTest, key: str, paths: list[str]) -> AppTest:
+    """Run the app as after a lasso around ``paths`` on the plotly chart ``key``.
+
+    AppTest has no plotly element, so the chart's widget value (the JSON the frontend sends on a selection, whose
+    points carry the figure's ``customdata``) is added to the widget states of the next run by hand; Streamlit then
+    calls the chart's ``on_select`` callback as it does for a browser.
+    """
+    chart = next(e for e in at.get("plotly_chart") if e.key == key)
+    states = WidgetStates()
+    states.CopyFrom(at._tree.get_widget_states())
+    w = states.widgets.add()
+    w.id = chart.proto.id
+    points = [{"curve_number": 0, "point_number": i, "point_index": i, "x": 0.0, "y": 0.0,
+               "customdata": [p, Path(p).name, "fake", "real", 0.5]} for i, p in enumerate(paths)]
+    w.string_value = json.dumps({"selection": {"points": points, "point_indices": list(range(len(paths))),
+                                             "box": [], "lasso": [{"x": [0, 1, 1], "y": [0, 0, 1]}]}})
+    return at._run(states)
+
+
+def test_map_page_selection_opens_the_images(env):
+    folder = make_image_folder(env / "set", n=3)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.switch_page(PAGE).run()
+    ok(at)
+    assert any("No hard set has been evaluated" in i.value for i in at.info)
+
+    at.switch_page("views/hard_set.py").run()
+    at.text_input(key="hs_path").input(str(folder)).run()
+    by_key(at.button, "hs_run").click().run()
+    ok(at)
+
+    at.switch_page(PAGE).run()
+    ok(at)
+    assert at.title[0].value == "Map"
+    assert any(c.value.startswith("6 images · 512-d features · PCA") for c in at.caption)
+    assert any(s.value == "Selected images" for s in at.subheader) and not at.image
+    for colour in ("pred", "correct", "style", "narrow_dof", "p_fake"):
+        at.selectbox(key="map_colour").set_value(colour).run()
+        ok(at)
+
+    chosen = [str(p) for p in sorted((folder / "fake").iterdir())[:2]]
+    select_on_chart(at, "map_chart", chosen)
+    ok(at)
+    assert any(s.value == "Selected: 2 images" for s in at.subheader)
+    captions = [i.proto.imgs[0].caption for i in at.image]
+    assert [c.split(" · ")[0] for c in captions] == [Path(p).name for p in chosen]
+
+    at.run()  # the gallery stays until the next selection
+    assert any(s.value == "Selected: 2 images" for s in at.subheader)
+    assert any(s.value == "Near-duplicates" for s in at.subheader)
+    # Sets other tests in this process evaluated (the server's registry is shared) hold the same drawings, which
+    # are rightly listed at distance 0 across sets; this set alone, under a tiny threshold, has none.
+    at.multiselect(key="map_against").set_value([]).run()
+    at.number_input(key="map_dup").set_value(1e-9).run()  # under any distance between distinct drawings
+    ok(at)
+    assert any("No near-duplicates" in i.value for i in at.info)
+
+    details = [b for b in at.button if b.key and b.key.startswith("map_open_0_")]
+    details[0].click().run()
+    ok(at)
+    assert at.title[0].value == "Hard set"
+    assert any(s.value == f"Detail · {Path(chosen[0]).name}" for s in at.subheader)
+    found = next(d.value for d in at.dataframe if "distance" in d.value.columns)
+    assert len(found) == 5 and chosen[0] not in list(found["path"])  # the other five images, never itself
+    assert list(found["distance"]) == sorted(found["distance"])
