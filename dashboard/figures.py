@@ -137,6 +137,18 @@ def robustness_figure(runs: Mapping[str, Mapping], identity: Mapping[str, float]
     return fig
 
 
+def road_figure(f: Mapping) -> go.Figure:
+    """The change of the target's logit after removing the most (MoRF) and least (LeRF) relevant pixels."""
+    fig = go.Figure([go.Scatter(x=f["percentiles"], y=f["morf"], mode="lines+markers", name="most relevant removed",
+                                line={"color": "#d6336c"}),
+                     go.Scatter(x=f["percentiles"], y=f["lerf"], mode="lines+markers",
+                                name="least relevant removed", line={"color": "#1c7ed6"})])
+    fig.add_hline(y=0, line_dash="dot", line_color="#adb5bd")
+    fig.update_layout(xaxis_title="pixels removed (%)", yaxis_title="change of the target's logit", height=300,
+                      margin={"l": 10, "r": 10, "t": 20, "b": 10})
+    return fig
+
+
 def cell_from_selection(event: Mapping[str, Any] | None, labels: Sequence[str]) -> tuple[str, str] | None:
     """The confusion cell a click on :func:`confusion_figure` picked, from a Streamlit plotly selection event.
 

@@ -186,6 +186,12 @@ def stored_overlay(_mdl: Model, model_sha: str, _row: Row, image_sha: str, path:
     return thumbnail(out, size) if size else out
 
 
+@st.cache_data(max_entries=64, show_spinner="Scoring the map (about 25 forward passes)…")
+def faithfulness(_mdl: Model, model_sha: str, _photo: Photo, image_sha: str, target: str, method: str) -> dict:
+    """ROAD faithfulness of one photo's map (:func:`facefake_core.analysis.faithfulness`)."""
+    return analysis.faithfulness(_mdl, _photo, target, method)
+
+
 # -- set-level evidence (views/hard_set.py, views/rounds.py via dashboard/evidence.py) ---------------------------
 # Keyed by model sha + set + row count (a re-evaluated set with new images gets new entries).
 @st.cache_data(max_entries=64, show_spinner="Reading the files' headers…")

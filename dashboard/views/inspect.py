@@ -51,6 +51,27 @@ def main() -> None:
     notes = [*photo.notes, f"crop box {e.crop_box}", f"CAM peak {float(e.raw_cam.max()):.4g}"
              + (f" (shared scale {vmax:.4g})" if vmax is not None else "")]
     st.caption(" · ".join(notes))
+    _faithfulness(model, photo, e.target, cam.method, cam.layer)
+
+
+def _faithfulness(model, photo, target: str, method: str, layer: str | None) -> None:
+    """ROAD score of the map shown, against a random map and a Sobel edge map (on request: ~25 forward passes)."""
+    with st.expander("Can this map be trusted? (faithfulness)"):
+        st.caption("ROAD removes the 20-80% most relevant pixels (MoRF) and, separately, the least relevant (LeRF), "
+                   "and compares the change of the target's logit: higher means removing what the map marks matters "
+                   "more. A random map and a Sobel edge map are the yardsticks. ROAD smooths what it removes, and "
+                   "this detector's evidence is high-frequency: read the score with that in mind.")
+        if layer not in (None, model.info.target_layer):
+            st.caption(f"Scored on the model's CAM layer {model.info.target_layer}; choose it to score the map shown.")
+            return
+        if not st.toggle("Score the map", key="inspect_faith"):
+            return
+        f = state.faithfulness(model, model.info.sha256, photo, photo.sha256, target, method)["faithfulness"]
+        a, b, c = st.columns(3)
+        a.metric("ROAD score (logit)", f"{f['road_combined']:+.3f}")
+        b.metric("random map", f"{f['baselines']['random']:+.3f}")
+        c.metric("Sobel edges", f"{f['baselines']['sobel']:+.3f}")
+        st.plotly_chart(figures.road_figure(f), key="inspect_road", config={"displayModeBar": False})
 
 
 main()

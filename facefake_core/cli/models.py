@@ -7,6 +7,7 @@ from pathlib import Path
 from ..config import CONFIG
 from ..errors import FacefakeError
 from ..imaging import COLORMAPS, cam_overlay, load_photo, png_bytes
+from ..analysis import faithfulness
 from ..model import CAM_METHODS, convert
 from ._common import add_common, emit, load
 
@@ -40,8 +41,21 @@ def cmd_explain(args, progress) -> int:
                         outline=not args.no_box)
     Path(args.out).write_bytes(png_bytes(drawn))
     data = e.to_dict() | {"path": args.image, "out": args.out}
-    emit(args, data, f"{args.image}: {e.label} (P({e.target})={e.probs[e.target]:.3f}); {e.method} on "
-                      f"{e.layer} written to {args.out}, crop box {e.crop_box}")
+    text = (f"{args.image}: {e.label} (P({e.target})={e.probs[e.target]:.3f}); {e.method} on "
+            f"{e.layer} written to {args.out}, crop box {e.crop_box}")
+    if args.faithfulness:
+        if args.layer not in (None, model.info.target_layer):
+            raise ValueError("--faithfulness scores the model's default CAM layer; drop --layer")
+        fill = load_photo(args.fill) if args.fill else None
+        f = faithfulness(model, load_photo(args.image), e.target, args.method, fill=fill)
+        data["faithfulness"] = f["faithfulness"]
+        if fill is not None:
+            data["faithfulness_fill"] = f["fill"]
+        for name, block in (("ROAD", f["faithfulness"]), ("fill", f["fill"])):
+            if block:
+                text += (f"\n{name} score {block['road_combined']:+.3f} logit (random map "
+                         f"{block['baselines']['random']:+.3f}, Sobel edges {block['baselines']['sobel']:+.3f})")
+    emit(args, data, text)
     return 0
 
 
@@ -73,6 +87,12 @@ def register(sub) -> None:
     p.add_argument("--alpha", type=float, default=CONFIG.overlay_alpha, help="heatmap opacity, 0..1")
     p.add_argument("--colormap", default=CONFIG.colormap, choices=list(COLORMAPS))
     p.add_argument("--no-box", action="store_true", help="do not outline the region the model saw")
+    p.add_argument("--faithfulness", action="store_true",
+                   help="score the map with ROAD (remove the most / least relevant 20-80%% of pixels) against a random "
+                        "map and a Sobel edge map; in logit units, higher is more faithful")
+    p.add_argument("--fill", metavar="IMG", default=None,
+                   help="with --faithfulness: also score a removal that fills from this photo (say, a real one) "
+                        "instead of ROAD's smoothing")
     add_common(p)
     p.set_defaults(func=cmd_explain)
 

@@ -73,3 +73,17 @@ def test_model_errors_are_one_line_with_status_2(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip().startswith("error:") and len(r.stderr.strip().splitlines()) == 1
     assert "Traceback" not in r.stderr
+
+
+def test_explain_faithfulness_json(capsys, learner_pkl, tmp_path):
+    src, other = tmp_path / "a.png", tmp_path / "b.png"
+    Image.fromarray(draw_photo(3, 160, 120)).save(src)
+    Image.fromarray(draw_photo(4, 160, 120)).save(other)
+    code, out, _ = run(capsys, "explain", str(src), "--out", str(tmp_path / "cam.png"), "--model", str(learner_pkl),
+                       "--json", "--faithfulness", "--fill", str(other))
+    data = json.loads(out)
+    assert code == 0
+    f = data["faithfulness"]
+    assert set(f) == {"road_combined", "morf", "lerf", "percentiles", "baselines"}
+    assert f["percentiles"] == [20, 40, 60, 80] and len(f["morf"]) == len(f["lerf"]) == 4
+    assert set(f["baselines"]) == {"random", "sobel"} and set(data["faithfulness_fill"]) == set(f)

@@ -138,6 +138,16 @@ def test_inspect_upload_and_controls(env):
     assert "gradcam++" in at.image[1].proto.imgs[0].caption and "real" in at.image[1].proto.imgs[0].caption
 
 
+def test_inspect_scores_the_maps_faithfulness(env):
+    at = start("views/inspect.py")
+    at.file_uploader(key="inspect_upload").set_value(("face.png", png(4, 160, 120), "image/png")).run()
+    ok(at)
+    assert not any(m.label == "ROAD score (logit)" for m in at.metric)  # only on request
+    at.toggle(key="inspect_faith").set_value(True).run()
+    ok(at)
+    assert {m.label for m in at.metric} >= {"ROAD score (logit)", "random map", "Sobel edges"}
+
+
 def test_inspect_unreadable_upload_is_one_line(env):
     at = start("views/inspect.py")
     at.file_uploader(key="inspect_upload").set_value(("broken.png", b"not an image", "image/png")).run()
