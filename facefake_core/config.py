@@ -40,6 +40,15 @@ class Config:
     overlay_alpha: float = 0.45
     #: Threshold on P(fake) above which an image is called fake.
     threshold: float = 0.5
+    #: Serving (``facefake_core.serving``; each overridable by the operator's ``FACEFAKE_*`` variable named here).
+    #: Heavy jobs (evaluations, sweeps) that run at once in public mode (``FACEFAKE_QUEUE_SLOTS``); 1 suits 2 cores.
+    queue_slots: int = 1
+    #: Size quota of the upload area, in bytes (``FACEFAKE_UPLOAD_QUOTA_MB``).
+    upload_quota_bytes: int = 2 * 1024**3
+    #: Uploads older than this many seconds are deleted (``FACEFAKE_UPLOAD_TTL_H``, in hours).
+    upload_ttl_s: float = 24 * 3600.0
+    #: Largest upload widget file in public mode, in megabytes (Streamlit's ``server.maxUploadSize``).
+    public_max_upload_mb: int = 50
 
     @property
     def cache_dir(self) -> Path:
@@ -52,6 +61,14 @@ class Config:
     @property
     def demo_dir(self) -> Path:
         return Path(os.environ.get("FACEFAKE_DEMO_DIR") or self.cache_dir / "demo")
+
+    @property
+    def upload_dir(self) -> Path:
+        """Where the dashboard writes uploaded sets and models (``FACEFAKE_UPLOAD_DIR``, else the system's
+        temporary folder)."""
+        import tempfile
+
+        return Path(os.environ.get("FACEFAKE_UPLOAD_DIR") or Path(tempfile.gettempdir()) / "facefake-uploads")
 
 
 CONFIG = Config()
