@@ -12,7 +12,7 @@ from .metrics import Metrics, compute, curves, equal_error_rate, positive_class,
 from .rounds import Disagreement, disagreements, seed_table
 from .runner import Evaluation, Row, cpu_lanes, decode_workers, evaluate
 from .store import MARKS, Store, StoredResult
-from .triage import CSV_COLUMNS, MODEL_WRONG, CopyReport, copy_model_wrong, marks_csv
+from .triage import CSV_COLUMNS, MODEL_WRONG, CopyReport, copy_model_wrong, marks_csv, zip_model_wrong
 
 __all__ = [
     "BestThreshold", "Calibration", "Recalibration", "best_threshold", "calibration", "fit_recalibration",
@@ -20,5 +20,5 @@ __all__ = [
     "MODEL_WRONG", "Metrics", "Row", "Store", "StoredResult", "by_loss", "compute", "copy_model_wrong", "cpu_lanes",
     "curves", "decisions", "decode_workers", "disagreements", "discover", "equal_error_rate", "errors_by_loss",
     "evaluate", "find_row", "marks_csv", "positive_class", "predict_at", "rows_in_cell", "seed_table",
-    "stored_cam", "stored_heatmap",
+    "stored_cam", "stored_heatmap", "zip_model_wrong",
 ]
