@@ -49,6 +49,8 @@ class Config:
     upload_ttl_s: float = 24 * 3600.0
     #: Largest upload widget file in public mode, in megabytes (Streamlit's ``server.maxUploadSize``).
     public_max_upload_mb: int = 50
+    #: Photos one Batch upload predicts in public mode (the rest are not run).
+    public_batch_max: int = 64
 
     @property
     def cache_dir(self) -> Path:

@@ -44,6 +44,8 @@ class Ticket:
         self.state = WAITING
         self.joined = time.monotonic()
         self.started: float | None = None
+        #: Whether no slot was free when the ticket joined (set by :meth:`WorkQueue.join`).
+        self.had_to_wait = False
 
     def ahead(self) -> int:
         """How many jobs wait in line before this one (0 when it runs, or is next)."""
@@ -113,6 +115,7 @@ class WorkQueue:
             ticket = Ticket(self, next(self._numbers), owner)
             self._line.append(ticket)
             self._promote()
+            ticket.had_to_wait = ticket.state == WAITING
             return ticket
 
     def state(self) -> QueueState:

@@ -2,8 +2,8 @@
 
 * :func:`readable` resolves a typed path and, when roots are set (``FACEFAKE_ROOTS``), requires it to lie under
   one of them (symlinks are resolved first, so a link cannot lead out).
-* :func:`writable_folder` also refuses the project's own folders: its source tree, the cache (results store,
-  demo) and the upload area.
+* :func:`writable_folder` also refuses the project's own folders: its source tree, the cache, the demo and the
+  upload area.
 * :func:`public_name` names a file relative to the set it belongs to, never by its absolute path, and
   :func:`redact` rewrites every absolute path in a message to its last part, for public pages.
 """
@@ -41,9 +41,10 @@ def readable(text: str | Path, roots: Sequence[Path] = ()) -> Path:
 
 
 def project_folders() -> tuple[Path, ...]:
-    """Folders that belong to facefake itself: the source tree, the cache (store, demo) and the upload area."""
+    """Folders that belong to facefake itself: the source tree, the cache, the demo and the upload area. (The
+    results store is a file that may sit in any folder, so its folder is not one of them.)"""
     return tuple(dict.fromkeys(p.expanduser().resolve() for p in (
-        PROJECT_ROOT, CONFIG.cache_dir, CONFIG.store_path.parent, CONFIG.demo_dir, CONFIG.upload_dir)))
+        PROJECT_ROOT, CONFIG.cache_dir, CONFIG.demo_dir, CONFIG.upload_dir)))
 
 
 def writable_folder(text: str | Path, roots: Sequence[Path] = ()) -> Path:

@@ -3,7 +3,8 @@
 =============================  ==========================================================================
 Variable                       Meaning
 =============================  ==========================================================================
-``FACEFAKE_PUBLIC``            ``1`` turns on public mode: no page reads or writes a path a visitor names
+``FACEFAKE_PUBLIC``            ``1`` turns on public mode: no page reads or writes a path a visitor names;
+                               unset inside a Hugging Face Space (``SPACE_ID`` set), public mode is on
 ``FACEFAKE_SETS``              hard sets offered in public mode, ``name=/dir,name2=/file.csv``
 ``FACEFAKE_MODELS``            models offered in public mode, ``name=SRC,...`` (any model source)
 ``FACEFAKE_MODEL_UPLOADS``     ``1`` lets public visitors upload a learner ``.pkl`` (safe loader only)
@@ -91,8 +92,10 @@ class Serving:
         sets = {k: Path(v).expanduser().resolve() for k, v in _named(env, "FACEFAKE_SETS").items()}
         roots = tuple(Path(r).expanduser().resolve() for r in env.get("FACEFAKE_ROOTS", "").split(os.pathsep)
                       if r.strip())
+        if public is None:  # a Space is public unless the operator says FACEFAKE_PUBLIC=0
+            public = _flag(env, "FACEFAKE_PUBLIC") if env.get("FACEFAKE_PUBLIC", "").strip() else bool(env.get("SPACE_ID"))
         return cls(
-            public=_flag(env, "FACEFAKE_PUBLIC") if public is None else public,
+            public=public,
             sets=sets, models=_named(env, "FACEFAKE_MODELS"),
             model_uploads=_flag(env, "FACEFAKE_MODEL_UPLOADS"),
             queue_slots=int(_number(env, "FACEFAKE_QUEUE_SLOTS", CONFIG.queue_slots, minimum=1)),

@@ -1,8 +1,8 @@
 """The upload area: what visitors upload (sets, models) lives in one folder, under a size quota, and is deleted
 after a time the operator sets.
 
-Each visitor writes under ``<root>/<visitor key>/``, so one visitor's uploads are never another's. Entries are
-the folders and files directly under a visitor's folder; their age is their modification time.
+Each visitor writes under ``<root>/<visitor folder>/<kind>/<entry>`` (kind: ``sets``, ``models``), so one visitor's
+uploads are never another's. An entry's age is its own modification time (a reused upload is touched).
 """
 
 from __future__ import annotations
@@ -50,18 +50,20 @@ class UploadArea:
         return _size(self.root) if self.root.exists() else 0
 
     def sweep(self, now: float | None = None) -> int:
-        """Delete every entry older than ``ttl_s`` (and visitor folders left empty); returns how many went."""
+        """Delete every entry older than ``ttl_s``, then folders left empty; returns how many entries went."""
         if not self.root.is_dir():
             return 0
         now = time.time() if now is None else now
         gone = 0
-        for visitor in list(self.root.iterdir()):
-            entries = list(visitor.iterdir()) if visitor.is_dir() and not visitor.is_symlink() else [visitor]
-            for entry in entries:
-                if now - entry.lstat().st_mtime > self.ttl_s:
-                    shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-                    gone += 1
-            if visitor.is_dir() and not any(visitor.iterdir()):
+        for visitor in [p for p in self.root.iterdir() if p.is_dir() and not p.is_symlink()]:
+            for kind in [p for p in visitor.iterdir() if p.is_dir() and not p.is_symlink()]:
+                for entry in list(kind.iterdir()):
+                    if now - entry.lstat().st_mtime > self.ttl_s:
+                        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+                        gone += 1
+                if not any(kind.iterdir()):
+                    kind.rmdir()
+            if not any(visitor.iterdir()):
                 visitor.rmdir()
         return gone
 

@@ -15,13 +15,13 @@ WAIT_S = 30  # a bound for a test that would otherwise hang; no test sleeps
 def test_a_third_job_waits_while_two_run_under_a_limit_of_two():
     q = WorkQueue(slots=2)
     first, second = q.join("a"), q.join("b")
-    assert first.wait(0) and second.wait(0)
+    assert first.wait(0) and second.wait(0) and not first.had_to_wait
     started = threading.Event()
     seen: dict = {}
 
     def third_visitor() -> None:
         with q.join("c") as t:
-            seen["ahead"] = t.ahead()
+            seen["ahead"], seen["had_to_wait"] = t.ahead(), t.had_to_wait
             seen["ran_at_once"] = t.wait(0)
             while not t.wait(WAIT_S):
                 pass
@@ -35,7 +35,7 @@ def test_a_third_job_waits_while_two_run_under_a_limit_of_two():
     first.release()
     assert started.wait(WAIT_S)
     worker.join(WAIT_S)
-    assert seen == {"ahead": 0, "ran_at_once": False, "running_when_started": 2}
+    assert seen == {"ahead": 0, "had_to_wait": True, "ran_at_once": False, "running_when_started": 2}
     second.release()
     assert q.state().running == 0 and q.state().waiting == 0
 

@@ -33,6 +33,11 @@ def test_settings_defaults_are_local_mode_and_the_config():
     assert Serving.from_env({"FACEFAKE_PUBLIC": "0"}, public=True).public
 
 
+def test_a_hugging_face_space_is_public_unless_the_operator_says_otherwise():
+    assert Serving.from_env({"SPACE_ID": "someone/facefake"}).public
+    assert not Serving.from_env({"SPACE_ID": "someone/facefake", "FACEFAKE_PUBLIC": "0"}).public
+
+
 @pytest.mark.parametrize("env, words", [
     ({"FACEFAKE_PUBLIC": "maybe"}, "FACEFAKE_PUBLIC='maybe': use 1 or 0"),
     ({"FACEFAKE_SETS": "nameless"}, "'nameless' is not NAME=VALUE"),
@@ -89,17 +94,19 @@ def test_upload_area_quota_and_expiry(tmp_path):
     area.reserve(1000)  # an empty area takes up to the quota
     mine = area.visitor_dir("visitor-1")
     assert mine.name == visitor_folder_name("visitor-1") and "visitor" not in mine.name
-    (mine / "sets" ).mkdir(parents=True)
-    (mine / "sets" / "a.bin").write_bytes(b"x" * 600)
-    (mine / "m.pkl").write_bytes(b"y" * 100)
+    (mine / "sets" / "d1").mkdir(parents=True)
+    (mine / "sets" / "d1" / "a.bin").write_bytes(b"x" * 600)
+    (mine / "models").mkdir()
+    (mine / "models" / "m.pkl").write_bytes(b"y" * 100)
     assert area.used() == 700
     with pytest.raises(QuotaError) as err:
         area.reserve(301)
     assert "the upload area is full" in str(err.value) and str(tmp_path) not in str(err.value)
     area.reserve(300)
-    old = os.stat(mine / "sets").st_mtime - 7200
-    os.utime(mine / "sets", (old, old))
-    assert area.sweep() == 1  # the two-hour-old set goes, the new model stays
-    assert not (mine / "sets").exists() and (mine / "m.pkl").exists()
-    assert area.sweep(now=os.stat(mine / "m.pkl").st_mtime + 3601) == 1
+    old = os.stat(mine / "sets" / "d1").st_mtime - 7200
+    os.utime(mine / "sets" / "d1", (old, old))
+    assert area.sweep() == 1  # the two-hour-old set goes (and its emptied kind folder), the new model stays
+    assert not (mine / "sets").exists() and (mine / "models" / "m.pkl").exists()
+    area.touch(mine / "models" / "m.pkl")
+    assert area.sweep(now=os.stat(mine / "models" / "m.pkl").st_mtime + 3601) == 1
     assert not mine.exists()  # the emptied visitor folder goes too
