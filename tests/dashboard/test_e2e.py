@@ -125,3 +125,68 @@ def test_every_page_and_an_inspect_upload(server, tmp_path):
         finally:
             browser.close()
     assert (ARTIFACTS / "e2e_inspect.png").stat().st_size > 10_000
+
+
+@pytest.fixture
+def public_server(learner_pkl, tmp_path):
+    """The same server in public mode (``FACEFAKE_PUBLIC=1``), with one listed set, ``small``."""
+    hard_set = make_image_folder(tmp_path / "listed", n=2)
+    env = {**os.environ, "FACEFAKE_MODEL": str(learner_pkl), "FACEFAKE_STORE": str(tmp_path / "store.sqlite"),
+           "FACEFAKE_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1", "FACEFAKE_PUBLIC": "1",
+           "FACEFAKE_SETS": f"small={hard_set}", "FACEFAKE_UPLOAD_DIR": str(tmp_path / "uploads")}
+    try:
+        with serve_dashboard(env, tmp_path / "streamlit.log", START_S) as url:
+            yield url, hard_set
+    except RuntimeError as err:
+        pytest.fail(str(err))
+
+
+def test_public_mode_in_a_browser(public_server, tmp_path):
+    """Every page without a path box; an Inspect upload; a listed set by name with a click on its matrix; a deep
+    link to a real file on the server that opens nothing and says why."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    server, hard_set = public_server
+    photo = tmp_path / "face.png"
+    Image.fromarray(draw_photo(12, 320, 240)).save(photo)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page.set_default_timeout(PAGE_MS)
+            for path, title in PAGES.items():
+                page.goto(f"{server}/{path}")
+                page.get_by_role("heading", name=title, exact=True).first.wait_for()
+                _settled(page)
+                _no_errors(page, f"public {path or 'home'}")
+                assert page.locator('[data-testid="stTextInput"], [data-testid="stTextArea"]').count() == 0, path
+                assert page.get_by_text("Image path on the server").count() == 0
+
+            page.goto(f"{server}/inspect")
+            _settled(page)
+            page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(photo))
+            page.get_by_text("the box is what the model saw").wait_for(timeout=MODEL_MS)
+            _settled(page)
+            _no_errors(page, "public inspect after upload")
+
+            secret = hard_set / "fake" / "fake_0.jpg"
+            page.goto(f"{server}/inspect?image={quote(str(secret))}")
+            _settled(page)
+            page.get_by_text("are not followed here").wait_for()
+            assert page.locator('[data-testid="stImage"]').count() == 0
+            assert str(hard_set) not in page.content()
+            page.screenshot(path=str(ARTIFACTS / "e2e_public_link.png"), full_page=True)
+
+            page.goto(f"{server}/hard_set?set=small")
+            page.get_by_text("Confusion matrix").wait_for(timeout=MODEL_MS)
+            _settled(page)
+            _click_matrix_square(page)
+            _settled(page)
+            _no_errors(page, "public hard set after a click on the matrix")
+            assert page.get_by_text("Download the “model wrong” images").count() == 1
+            assert str(hard_set) not in page.content()
+            page.screenshot(path=str(ARTIFACTS / "e2e_public_hard_set.png"), full_page=True)
+        finally:
+            browser.close()
