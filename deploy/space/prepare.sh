@@ -14,6 +14,7 @@ cp "$here/README.md" "$out/README.md"
 cp "$here/requirements.txt" "$out/requirements.txt"
 # Streamlit's per-file upload limit for a public server (the Space runs plain `streamlit run`, not facefake serve).
 sed -i 's/^maxUploadSize = .*/maxUploadSize = 50/' "$out/.streamlit/config.toml"
+printf '\n[client]\nshowErrorDetails = "none"\ntoolbarMode = "minimal"\n' >> "$out/.streamlit/config.toml"
 printf '%s\n' '*.pkl filter=lfs diff=lfs merge=lfs -text' '*.png filter=lfs diff=lfs merge=lfs -text' > "$out/.gitattributes"
 if [ "${SKIP_DEMO:-0}" != 1 ]; then
   PYTHONPATH="$root" "$python" -m facefake_core demo build --out "$out/demo"
