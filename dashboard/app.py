@@ -4,10 +4,15 @@ Every run draws the sidebar's model picker first (the loaded model goes into ses
 URL names. Pages are files under ``views/`` so that ``AppTest.switch_page`` reaches each of them. The page lives
 in the URL path (``/inspect``); ``?page=inspect`` is accepted too and redirects there, keeping the other query
 parameters (the selected image, hard set and error).
+
+Public mode (``FACEFAKE_PUBLIC=1``, see ``dashboard/mode.py``) also keeps error details off the page: an
+unexpected failure is logged on the server and the visitor reads one line. With ``FACEFAKE_LOGIN=1`` visitors sign
+in first (Streamlit's ``st.login``, configured in ``.streamlit/secrets.toml``).
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -17,7 +22,9 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts only this folder on the pa
 
 import streamlit as st  # noqa: E402
 
-from dashboard import sidebar  # noqa: E402
+from facefake_core import SettingsError  # noqa: E402
+
+from dashboard import mode, sidebar  # noqa: E402
 
 st.set_page_config(page_title="facefake", page_icon=":material/face:", layout="wide")
 
@@ -39,5 +46,25 @@ wanted = st.query_params.get("page")
 if wanted in PAGES and PAGES[wanted].url_path != page.url_path:
     st.switch_page(PAGES[wanted], query_params={k: v for k, v in st.query_params.items() if k != "page"})
 
-sidebar.render()
-page.run()
+try:
+    public = mode.public()
+except SettingsError as err:  # the operator's FACEFAKE_* settings; nothing else can run
+    st.error(str(err))
+    st.stop()
+if public:
+    st.set_option("client.showErrorDetails", "none")
+    if mode.settings().login and not st.user.is_logged_in:
+        st.title("facefake")
+        st.button("Sign in to continue", on_click=st.login, type="primary")
+        st.stop()
+
+if not public:
+    sidebar.render()
+    page.run()
+else:
+    try:
+        sidebar.render()
+        page.run()
+    except Exception:  # Streamlit's own stop/rerun signals are BaseExceptions and pass
+        logging.getLogger("facefake.dashboard").exception("unexpected error on %s", page.url_path or "home")
+        st.error("Something went wrong on the server; it has been logged. Try again, or choose something else.")

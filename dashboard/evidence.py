@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from facefake_core import Evaluation, Model, analysis
+from facefake_core import Evaluation, FacefakeError, Model, analysis
 from facefake_core.evaluation import compute, fit_recalibration
 from facefake_core.imaging import VARIANTS
 
-from dashboard import figures, state, tables
+from dashboard import figures, mode, state, tables
 from dashboard.widgets import progress_bar
 
 PERCENT = st.column_config.NumberColumn(format="percent")
@@ -127,15 +127,16 @@ def robustness(runs: list[tuple[str, Model, Evaluation]], source: str, key: str)
         edits = _edits_chosen(key)
     go_ = st.button("Run the robustness curves (stored results are reused)", key=f"{key}_rob_run", disabled=not edits)
     results = {}
-    for name, mdl, ev in runs:
+    for i, (name, mdl, ev) in enumerate(runs):
         try:
             if go_:
-                with progress_bar(f"Edited images · {name}") as progress:
-                    results[name] = state.robustness(mdl, ev, source, edits, progress, run=True)
+                with mode.queued(f"The robustness curves of {name}", f"{key}_rob{i}") as guard, \
+                        progress_bar(f"Edited images · {name}") as progress:
+                    results[name] = state.robustness(mdl, ev, source, edits, guard(progress), run=True)
             else:
                 results[name] = state.robustness(mdl, ev, source, edits)
-        except ValueError as err:
-            st.error(str(err))
+        except (ValueError, FacefakeError) as err:
+            st.error(mode.say(err))
             return
     results = {k: v for k, v in results.items() if v is not None}
     if not results:
@@ -153,7 +154,7 @@ def robustness(runs: list[tuple[str, Model, Evaluation]], source: str, key: str)
     st.plotly_chart(figures.robustness_figure(results, identity, *spec), key=f"{key}_rob_fig")
     for name, res in results.items():
         for err in res["errors"]:
-            st.caption(f"{name}: {err['error']}")
+            st.caption(f"{name}: {mode.say(err['error'])}")
 
 
 def audit(ev: Evaluation, source: str, key: str) -> None:

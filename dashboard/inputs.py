@@ -1,24 +1,28 @@
 """Turning widget values into what the core takes: hub sources, uploaded folders and model files written to
 disk, round names, and images as data URIs. Plain functions, no Streamlit (tested in
 ``tests/test_dashboard_inputs.py``).
+
+Uploads are written once per content (folders named by a digest); ``reserve(n_bytes)``, when given, is asked for
+room first (public mode's quota) and only when something new is written, so a rerun never counts an upload twice.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 
+from facefake_core import CONFIG
 from facefake_core.sources import parse_hub
 
 COMPLETE = ".complete"
+Reserve = Callable[[int], None]
 
 
 def upload_root() -> Path:
-    """Where uploads are written: one folder in the system's temporary directory."""
-    return Path(tempfile.gettempdir()) / "facefake-uploads"
+    """Where uploads are written by default (``CONFIG.upload_dir``: ``FACEFAKE_UPLOAD_DIR`` or the temp folder)."""
+    return CONFIG.upload_dir
 
 
 def hub_source(text: str) -> str:
@@ -47,7 +51,8 @@ def safe_relpath(name: str) -> PurePosixPath:
     return PurePosixPath(*parts)
 
 
-def save_folder_upload(files: Sequence[tuple[str, bytes]], root: Path | None = None) -> Path:
+def save_folder_upload(files: Sequence[tuple[str, bytes]], root: Path | None = None,
+                       reserve: Reserve | None = None) -> Path:
     """Write a folder upload to disk, keeping each file's path inside the folder.
 
     The destination is named by a digest of the names and contents, so a rerun finds it already written. When
@@ -56,6 +61,7 @@ def save_folder_upload(files: Sequence[tuple[str, bytes]], root: Path | None = N
     Args:
         files: ``(relative name, bytes)`` pairs, as ``st.file_uploader(accept_multiple_files="directory")`` gives.
         root: parent of the destination (default: :func:`upload_root` ``/ "sets"``).
+        reserve: asked for room (bytes) before anything new is written; raises to refuse.
 
     Returns:
         The folder to evaluate.
@@ -71,18 +77,21 @@ def save_folder_upload(files: Sequence[tuple[str, bytes]], root: Path | None = N
         digest.update(rel.encode() + b"\0" + data)
     dest = (root or upload_root() / "sets") / digest.hexdigest()[:16]
     if not (dest / COMPLETE).exists():
+        if reserve is not None:
+            reserve(sum(len(d) for _, d in files))
         for rel, (_, data) in zip(rels, files):
             target = dest.joinpath(*rel.parts)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-        (dest / COMPLETE).touch()
+    (dest / COMPLETE).touch()  # also marks a reused upload as used now, so expiry keeps it
+    dest.touch()
     tops = {r.parts[0] for r in rels}
     if len(tops) == 1 and all(len(r.parts) > 1 for r in rels):
         return dest / tops.pop()
     return dest
 
 
-def save_model_upload(name: str, data: bytes, root: Path | None = None) -> Path:
+def save_model_upload(name: str, data: bytes, root: Path | None = None, reserve: Reserve | None = None) -> Path:
     """Write an uploaded learner pickle to a file named by its content hash; returns the path.
 
     Raises:
@@ -95,8 +104,11 @@ def save_model_upload(name: str, data: bytes, root: Path | None = None) -> Path:
         raise ValueError(f"{base}: the uploaded file is empty")
     dest = (root or upload_root() / "models") / hashlib.sha256(data).hexdigest()[:16] / base
     if not dest.exists():
+        if reserve is not None:
+            reserve(len(data))
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(data)
+    dest.parent.touch()
     return dest
 
 

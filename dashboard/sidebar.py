@@ -1,5 +1,9 @@
 """The sidebar's model picker and card, and the one way pages load a model: through the shared registry, with a
-progress bar, and with a clearly worded confirmation before trusted (unsafe) loading."""
+progress bar, and with a clearly worded confirmation before trusted (unsafe) loading.
+
+In public mode the picker offers the default, the demo rounds and the operator's models (``FACEFAKE_MODELS``), plus
+an upload only where ``FACEFAKE_MODEL_UPLOADS=1``; nothing is loaded by a typed path or hub name, trusted loading does
+not exist, and a demo that is not built is not built for a visitor."""
 
 from __future__ import annotations
 
@@ -7,10 +11,12 @@ import streamlit as st
 
 from facefake_core import FacefakeError, Model, UnsafeModelError
 
-from . import inputs, state
+from . import inputs, mode, state
 from .widgets import MODEL_KEY, SRC_KEY, WHY_KEY, model_card, progress_bar
 
 CHOICES = ("Default", "Demo round 0", "Demo round 1", "Hugging Face", "Local path", "Upload .pkl")
+PUBLIC_CHOICES = ("Default", "Demo round 0", "Demo round 1")
+UPLOAD = "Upload .pkl"
 TRUSTED_KEY = "trusted_sources"  # session state: sources this session agreed to load without the safe loader
 DEMO_OK_KEY = "demo_consent"  # session state: demo sources this session agreed to build
 TRUST_WARNING = ("Trusted (unsafe) loading runs any code inside the file, with your permissions. Continue only "
@@ -20,7 +26,12 @@ TRUST_WARNING = ("Trusted (unsafe) loading runs any code inside the file, with y
 def _chosen_source() -> tuple[str | None, str]:
     """``(source, why)`` from the picker; ``source`` is ``None`` until the picker names something usable."""
     sb = st.sidebar
-    kind = sb.selectbox("Model", CHOICES, key="model_kind")
+    s = mode.settings()
+    listed = {f"{name} (this server)": src for name, src in s.models.items()}
+    choices = CHOICES if not s.public else (*PUBLIC_CHOICES, *listed, *([UPLOAD] if s.model_uploads else []))
+    kind = sb.selectbox("Model", choices, key="model_kind")
+    if kind in listed:
+        return listed[kind], "listed by this server"
     if kind == "Default":
         src, why = state.resolved_default()
         return src, "the default model, " + ("named by $FACEFAKE_MODEL" if why == "FACEFAKE_MODEL" else why)
@@ -37,15 +48,23 @@ def _chosen_source() -> tuple[str | None, str]:
             sb.error(str(err))
             return None, ""
     if kind == "Local path":
-        text = sb.text_input("Path to a .pkl or converted model folder", key="model_path")
-        return (text.strip() or None), "local file"
+        text = sb.text_input("Path to a .pkl or converted model folder", key="model_path").strip()
+        if not text:
+            return None, ""
+        try:
+            mode.typed_path(text)  # held to FACEFAKE_ROOTS when set
+            return text, "local file"
+        except FacefakeError as err:
+            sb.error(mode.say(err))
+            return None, ""
     upload = sb.file_uploader("Learner .pkl (loaded with the safe loader)", type=["pkl"], key="model_upload")
     if upload is None:
         return None, ""
     try:
-        return str(inputs.save_model_upload(upload.name, upload.getvalue())), f"uploaded {upload.name}"
-    except ValueError as err:
-        sb.error(str(err))
+        path = inputs.save_model_upload(upload.name, upload.getvalue(), mode.upload_root() / "models", mode.reserve)
+        return str(path), f"uploaded {upload.name}"
+    except (ValueError, FacefakeError) as err:
+        sb.error(mode.say(err))
         return None, ""
 
 
@@ -55,11 +74,15 @@ def load(src: str, where, key: str) -> Model | None:
     A demo source that is not built yet is only built after the user agrees (6-7 minutes on 2 idle cores). A
     pickle the safe loader refuses gets a warning and a button that retries with trusted loading for this session.
     """
-    trusted = src in st.session_state.setdefault(TRUSTED_KEY, set())
+    public = mode.public()
+    trusted = not public and src in st.session_state.setdefault(TRUSTED_KEY, set())
     model = state.loaded_model(src, trusted)
     if model is not None:
         return model
     consented = src in st.session_state.setdefault(DEMO_OK_KEY, set())
+    if src.startswith("demo:") and public and state.demo_paths() is None:
+        where.info(f"`{src}` comes from the offline demo, which is not built on this server.")
+        return None
     if src.startswith("demo:") and not consented and state.demo_paths() is None:
         where.info(f"`{src}` comes from the offline demo, which is built on first use (6-7 minutes on 2 idle "
                    "cores, longer on a busy machine).")
@@ -71,14 +94,25 @@ def load(src: str, where, key: str) -> Model | None:
         with progress_bar(f"Loading {inputs.round_name(src)}", where) as progress:
             return state.model(src, trusted, progress)
     except UnsafeModelError as err:
-        where.warning(str(err))
+        where.warning(mode.say(err))
+        if public:  # no way round the safe loader for a visitor
+            return None
         where.markdown(TRUST_WARNING)
         if where.button("Load with trusted (unsafe) loading", key=f"{key}_trust"):
             st.session_state[TRUSTED_KEY].add(src)
             st.rerun()
     except FacefakeError as err:
-        where.error(str(err))
+        where.error(mode.say(err))
     return None
+
+
+def model_name(src: str) -> str:
+    """A model source as the pages show it: itself locally; in public mode the operator's name for a listed model,
+    else a short name that holds no server folder (``round0``, ``learner.pkl``)."""
+    if not mode.public():
+        return src
+    names = {v: k for k, v in mode.settings().models.items()}
+    return names.get(src) or (src if src.startswith(("demo:", "hf://")) else inputs.round_name(src))
 
 
 def load_all(sources: list[str], where, key: str) -> list[tuple[str, Model]]:
@@ -102,5 +136,5 @@ def render() -> Model | None:
     st.session_state[MODEL_KEY] = model
     if model is not None:
         with sb.expander(f"Model card · {model.info.arch}", expanded=False):
-            model_card(model.info)
+            model_card(model.info, source=model_name(model.info.source))
     return model

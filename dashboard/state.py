@@ -29,6 +29,7 @@ from facefake_core import default_source as _default_source
 from facefake_core.evaluation import Evaluation, Row, Store, evaluate as _evaluate, stored_cam
 from facefake_core.imaging import Photo, cam_overlay, load_photo, thumbnail
 from facefake_core.progress import Progress
+from facefake_core.serving import WorkQueue
 
 
 class Registry:
@@ -81,6 +82,12 @@ def _evaluations() -> Registry:
 @st.cache_resource(show_spinner=False)
 def _demo() -> Registry:
     return Registry(size=1)
+
+
+@st.cache_resource(show_spinner=False)
+def work_queue(slots: int) -> WorkQueue:
+    """The server's one queue for heavy jobs in public mode (:func:`dashboard.mode.queued`), per slot count."""
+    return WorkQueue(slots)
 
 
 # -- models -------------------------------------------------------------------------------------------------

@@ -45,21 +45,24 @@ def require_model() -> Model | None:
     return model
 
 
-def model_card(info: ModelInfo, where=None) -> None:
-    """The model card: what the network is, what it expects, where it came from and how it was loaded."""
+def model_card(info: ModelInfo, where=None, source: str | None = None) -> None:
+    """The model card: what the network is, what it expects, where it came from (``source``: how to name it, by
+    default ``info.source``) and how it was loaded."""
     where = where or st
     w, h = info.input_size
     crop = info.resize_method + (f" ({info.pad_mode} padding)" if info.resize_method == "pad" else "")
     lines = [
         ("Architecture", info.arch), ("Classes", ", ".join(info.vocab)), ("Input size", f"{w} × {h} px"),
         ("Crop method", crop), ("CAM layer", f"{info.target_layer} (of {', '.join(info.layers)})"),
-        ("Source", f"`{info.source}`"), ("Load method", info.load_method),
+        ("Source", f"`{source or info.source}`"), ("Load method", info.load_method),
         ("Stubbed", ", ".join(f"`{s}`" for s in info.stubbed) or "nothing"), ("Device", info.device),
         ("sha256", f"`{info.sha256}`"),
     ]
     where.markdown("\n".join(f"- **{k}:** {v}" for k, v in lines))
+    from dashboard import mode
+
     for note in info.notes:
-        where.caption(note)
+        where.caption(mode.say(note))
 
 
 @dataclass(frozen=True)

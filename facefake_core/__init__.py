@@ -4,6 +4,7 @@ The layers, lowest first (imports only go down; the package never imports stream
 
 * ``config``, ``errors``, ``progress``: named defaults, the exception hierarchy, the progress callback type;
 * ``imaging``: pixels only (decode, geometry, render, focus, spectra, edits); ``safeload``: safe unpickling;
+  ``serving``: public mode, allowed paths, the upload area and the work queue;
 * ``model``: a loaded classifier (preprocessing, network, CAM, the two file formats);
 * ``evaluation``: hard sets, the runner, the store, metrics, browsing, rounds, triage; ``training``: fine-tuning;
 * ``analysis``: set-level tables and sweeps; ``demo``: the offline demo's data and rounds;
@@ -19,12 +20,16 @@ warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated",
 
 from .config import CONFIG, Config  # noqa: E402
 from .errors import (  # noqa: E402
+    AccessError,
     DemoBuildError,
     EmbeddingError,
     FacefakeError,
     HardSetError,
     ImageLoadError,
+    JobCancelled,
     ModelLoadError,
+    QuotaError,
+    SettingsError,
     UnsafeModelError,
 )
 from .evaluation import Evaluation, Row, Store, evaluate  # noqa: E402
@@ -34,7 +39,8 @@ from .sources import default_source, load_model  # noqa: E402
 
 
 __all__ = [
-    "CONFIG", "Config", "DemoBuildError", "EmbeddingError", "Evaluation", "Explanation", "FacefakeError", "FocusMeasures", "HardSetError",
+    "AccessError", "CONFIG", "Config", "DemoBuildError", "EmbeddingError", "Evaluation", "Explanation",
+    "FacefakeError", "FocusMeasures", "HardSetError", "JobCancelled", "QuotaError", "SettingsError",
     "ImageLoadError", "Model", "ModelInfo", "ModelLoadError", "Photo", "Prediction", "Row", "Store",
     "UnsafeModelError", "default_source", "evaluate", "load_model", "load_photo",
 ]

@@ -45,6 +45,17 @@ class Config:
     near_duplicate_distance: float = 0.001
     #: Nearest neighbours listed per image.
     neighbours_k: int = 5
+    #: Serving (``facefake_core.serving``; each overridable by the operator's ``FACEFAKE_*`` variable named here).
+    #: Heavy jobs (evaluations, sweeps) that run at once in public mode (``FACEFAKE_QUEUE_SLOTS``); 1 suits 2 cores.
+    queue_slots: int = 1
+    #: Size quota of the upload area, in bytes (``FACEFAKE_UPLOAD_QUOTA_MB``).
+    upload_quota_bytes: int = 2 * 1024**3
+    #: Uploads older than this many seconds are deleted (``FACEFAKE_UPLOAD_TTL_H``, in hours).
+    upload_ttl_s: float = 24 * 3600.0
+    #: Largest upload widget file in public mode, in megabytes (Streamlit's ``server.maxUploadSize``).
+    public_max_upload_mb: int = 50
+    #: Photos one Batch upload predicts in public mode (the rest are not run).
+    public_batch_max: int = 64
 
     @property
     def cache_dir(self) -> Path:
@@ -57,6 +68,14 @@ class Config:
     @property
     def demo_dir(self) -> Path:
         return Path(os.environ.get("FACEFAKE_DEMO_DIR") or self.cache_dir / "demo")
+
+    @property
+    def upload_dir(self) -> Path:
+        """Where the dashboard writes uploaded sets and models (``FACEFAKE_UPLOAD_DIR``, else the system's
+        temporary folder)."""
+        import tempfile
+
+        return Path(os.environ.get("FACEFAKE_UPLOAD_DIR") or Path(tempfile.gettempdir()) / "facefake-uploads")
 
 
 CONFIG = Config()

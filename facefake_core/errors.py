@@ -8,7 +8,11 @@ Hierarchy::
     │   └── UnsafeModelError    a pickle that asks for a global outside the allowlist
     ├── HardSetError        a hard set that cannot be evaluated as given (layout, labels, manifest)
     ├── EmbeddingError      a set's feature vectors cannot be mapped or searched (none stored, too few, no UMAP)
-    └── DemoBuildError      the offline demo could not be built
+    ├── DemoBuildError      the offline demo could not be built
+    ├── SettingsError       an operator setting (a FACEFAKE_* variable) that cannot be understood
+    ├── AccessError         a request the serving mode refuses (a path outside FACEFAKE_ROOTS, a project folder)
+    │   └── QuotaError          the upload area is full
+    └── JobCancelled        a queued job was cancelled, waiting or running
 """
 
 from __future__ import annotations
@@ -43,3 +47,20 @@ class EmbeddingError(FacefakeError):
 
 class DemoBuildError(FacefakeError):
     """The offline demo (synthetic data and models) could not be built."""
+
+
+class SettingsError(FacefakeError):
+    """An operator setting (``FACEFAKE_PUBLIC``, ``FACEFAKE_SETS``, ...) that cannot be parsed."""
+
+
+class AccessError(FacefakeError):
+    """A path or request that the serving mode does not allow. The message never names a server folder that the
+    visitor did not type."""
+
+
+class QuotaError(AccessError):
+    """An upload that would take the upload area over its size quota."""
+
+
+class JobCancelled(FacefakeError):
+    """A job of the work queue was cancelled while it waited for a slot or while it ran."""

@@ -128,9 +128,10 @@ def photo_file(tmp_path) -> Path:
 
 
 @contextmanager
-def serve_dashboard(env: dict, log: Path, start_s: float = 120) -> Iterator[str]:
+def serve_dashboard(env: dict, log: Path, start_s: float = 120, command=None) -> Iterator[str]:
     """A real ``streamlit run dashboard/app.py`` on a free local port, yielding its URL once its health endpoint
-    answers, and terminated afterwards whatever happens (its own process group).
+    answers, and terminated afterwards whatever happens (its own process group). ``command(port)`` gives another
+    command line that starts it (``facefake serve ...``).
 
     Raises:
         RuntimeError: the server exited or did not answer within ``start_s`` (the message ends with its log).
@@ -140,8 +141,9 @@ def serve_dashboard(env: dict, log: Path, start_s: float = 120) -> Iterator[str]
         port = sock.getsockname()[1]
     streamlit = Path(sys.executable).with_name("streamlit")
     with open(log, "wb") as out:
-        proc = subprocess.Popen([str(streamlit), "run", "dashboard/app.py", "--server.port", str(port),
-                                 "--server.headless", "true", "--server.address", "127.0.0.1"],
+        argv = command(port) if command else [str(streamlit), "run", "dashboard/app.py", "--server.port", str(port),
+                                              "--server.headless", "true", "--server.address", "127.0.0.1"]
+        proc = subprocess.Popen(argv,
                                 cwd=Path(__file__).resolve().parents[1], env=env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"

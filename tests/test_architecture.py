@@ -17,7 +17,7 @@ CORE = ROOT / "facefake_core"
 #: The layers, lowest first, as the README's Architecture section draws them.
 LAYERS = {
     "config": 0, "errors": 0, "progress": 0,
-    "imaging": 1, "safeload": 1,
+    "imaging": 1, "safeload": 1, "serving": 1,
     "model": 2,
     "evaluation": 3, "training": 3,
     "analysis": 4, "demo": 4,

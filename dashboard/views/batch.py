@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from facefake_core import FacefakeError
+from facefake_core import CONFIG, FacefakeError
 from facefake_core.imaging import png_bytes, thumbnail
 
-from dashboard import inputs, state, tables
+from dashboard import inputs, mode, state, tables
 from dashboard.pickers import IMAGE_TYPES
 from dashboard.widgets import require_model
 
@@ -26,6 +26,10 @@ def main() -> None:
     if not ups:
         st.info("Upload photos (as many as you like) to get a table of predictions.")
         return
+    if mode.public() and len(ups) > CONFIG.public_batch_max:
+        st.info(f"This server predicts at most {CONFIG.public_batch_max} photos at once: showing the first "
+                f"{CONFIG.public_batch_max} of {len(ups)}.")
+        ups = ups[:CONFIG.public_batch_max]
     sha = model.info.sha256
     results: list[tables.Result] = []
     bar = st.progress(0.0, text="Predicting")
@@ -36,7 +40,7 @@ def main() -> None:
             results.append(tables.Result(up.name, pred.probs, thumb=inputs.data_uri(
                 png_bytes(thumbnail(photo.pixels, THUMB_PX)))))
         except FacefakeError as err:
-            results.append(tables.Result(up.name, error=str(err)))
+            results.append(tables.Result(up.name, error=mode.say(err)))
         bar.progress((i + 1) / len(ups), text=f"Predicting · {i + 1} / {len(ups)}")
     bar.empty()
     frame = tables.prediction_frame(results, model.vocab)

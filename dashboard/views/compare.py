@@ -7,7 +7,7 @@ import streamlit as st
 from facefake_core import Explanation, FacefakeError
 from facefake_core.imaging import Photo, cam_overlay
 
-from dashboard import sidebar, state, tables
+from dashboard import mode, sidebar, state, tables
 from dashboard.pickers import IMAGE_TYPES, model_sources, photo_picker
 from dashboard.widgets import CamSettings, cam_controls, require_model
 
@@ -36,7 +36,7 @@ def _photos(model) -> None:
         try:
             photos.append(state.photo(up.getvalue(), up.name))
         except FacefakeError as err:
-            st.error(str(err))
+            st.error(mode.say(err))
     if len(photos) > MAX_PHOTOS:
         st.caption(f"Showing the first {MAX_PHOTOS} of {len(photos)} photos.")
         photos = photos[:MAX_PHOTOS]
@@ -47,7 +47,7 @@ def _photos(model) -> None:
     try:
         items = [(p.name, p, state.explain(model, sha, p, p.sha256, cam.method, cam.target, cam.layer)) for p in photos]
     except (FacefakeError, ValueError) as err:
-        st.error(str(err))
+        st.error(mode.say(err))
         return
     _side_by_side(items, cam)
     st.dataframe(tables.prediction_frame([tables.Result(t, e.probs) for t, _, e in items], model.vocab, thumbs=False),
@@ -67,7 +67,7 @@ def _models(model) -> None:
             items.append((name, photo, state.explain(mdl, mdl.info.sha256, photo, photo.sha256, cam.method,
                                                      cam.target, None)))
         except (FacefakeError, ValueError) as err:
-            st.error(f"{name}: {err}")
+            st.error(f"{name}: {mode.say(err)}")
             continue
         vocab += [v for v in mdl.vocab if v not in vocab]
     if len(items) < 2:

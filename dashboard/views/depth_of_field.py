@@ -3,8 +3,9 @@
 Reads the hard set last evaluated on the Hard set page (``?set=`` or this session's last set): error rate and
 mean P(fake) against depth-of-field bins, the narrow-DOF slice table, where the stored CAMs fall for errors and
 correct predictions, and what blurring or sharpening the background does to whole slices. A scatter of P(fake)
-against the sharpness ratio opens one image (``?image=`` holds its path) for a counterfactual sweep with heatmaps
-and its spectra against the class means. The figures are in ``dashboard/dof_figures.py``.
+against the sharpness ratio opens one image (``?image=`` holds its path; in public mode its sha256) for a
+counterfactual sweep with heatmaps and its spectra against the class means. The figures are in
+``dashboard/dof_figures.py``. In public mode the set-level edits and spectra wait in the work queue.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from facefake_core.analysis import (
 from facefake_core.evaluation import Evaluation, Row, predict_at
 from facefake_core.imaging import NARROW_DOF_THRESHOLD, VARIANTS, cam_overlay
 
-from dashboard import dof_figures, state
-from dashboard.pickers import HARDSET_KEY
+from dashboard import dof_figures, mode, state
+from dashboard.pickers import HARDSET_KEY, image_link, is_sha, set_from_link, set_link
 from dashboard.widgets import progress_bar, require_model
 
 KEY = "dof"
@@ -33,7 +34,7 @@ PERCENT = st.column_config.NumberColumn(format="percent")
 # -- sections -----------------------------------------------------------------------------------------------
 def _evaluated_set(model: Model) -> tuple[str | None, Evaluation | None]:
     """The linked set if it is evaluated with this model, else this session's last set; ``(source, ev)``."""
-    sources = [s for s in (st.query_params.get("set"), st.session_state.get(HARDSET_KEY)) if s]
+    sources = [s for s in (set_from_link(st.query_params.get("set")), st.session_state.get(HARDSET_KEY)) if s]
     for source in sources:
         ev = state.evaluation(model, source)
         if ev is not None:
@@ -90,10 +91,11 @@ def _counterfactual_summary(model: Model, ev: Evaluation) -> None:
     if summary is None and slot.button("Run the edits through the model", type="primary", key=f"{KEY}_cf_run"):
         slot.empty()
         try:
-            with progress_bar("Editing the slices") as progress:
-                summary = state.dof_counterfactuals(model, ev, slices, kinds, cap, progress)
+            with mode.queued("The edits of the slices", f"{KEY}_cf") as guard, \
+                    progress_bar("Editing the slices") as progress:
+                summary = state.dof_counterfactuals(model, ev, slices, kinds, cap, guard(progress))
         except (FacefakeError, ValueError) as err:
-            st.error(str(err))
+            st.error(mode.say(err))
             return
     if summary is None:
         st.caption("Each image of each slice is edited at every value of each sweep and run through the model "
@@ -107,37 +109,54 @@ def _counterfactual_summary(model: Model, ev: Evaluation) -> None:
     with st.expander("Table"):
         st.dataframe(summary.table, hide_index=True)
     for path, reason in summary.skipped:
-        st.warning(f"{path}: {reason}")
+        st.warning(f"{mode.name(path, [ev.source])}: {reason}")
 
 
-def _scatter(ev: Evaluation, threshold: float, frame) -> None:
+def _linked_path(ev: Evaluation) -> str | None:
+    """The image ``?image=`` names: a row's sha256, or (locally) its path; a path in public mode opens nothing."""
+    link = st.query_params.get("image")
+    if not link:
+        return None
+    if is_sha(link):
+        return next((r.path for r in ev.rows if r.image_sha == link), None)
+    if mode.public():
+        st.warning(mode.NOT_FOLLOWED)
+        return None
+    return link
+
+
+def _write_image(ev: Evaluation, path: str | None) -> None:
+    row = row_by_path(ev, path)
+    if row is not None:
+        st.query_params["image"] = image_link(row)
+
+
+def _scatter(ev: Evaluation, threshold: float, frame, linked: str | None) -> None:
     axis = st.radio("Horizontal axis", ["sharpness_ratio", "dof_score"], horizontal=True, key=f"{KEY}_axis",
                     format_func=lambda a: {"sharpness_ratio": "sharpness ratio (face / background, log)",
                                            "dof_score": "depth-of-field score"}[a])
-    st.plotly_chart(dof_figures.scatter_figure(frame, axis, st.query_params.get("image"), ev.positive),
-                    key=f"{KEY}_scatter", on_select=_on_click, selection_mode="points")
+    st.plotly_chart(dof_figures.scatter_figure(frame, axis, linked, ev.positive),
+                    key=f"{KEY}_scatter", on_select=lambda: _on_click(ev), selection_mode="points")
 
 
-def _on_click() -> None:
+def _on_click(ev: Evaluation) -> None:
     path = dof_figures.selected_path(st.session_state.get(f"{KEY}_scatter"))
     if path:
-        st.query_params["image"] = path
+        _write_image(ev, path)
         st.session_state[IMAGE_KEY] = path
 
 
-def _on_choose() -> None:
-    path = st.session_state.get(IMAGE_KEY)
-    if path:
-        st.query_params["image"] = path
+def _on_choose(ev: Evaluation) -> None:
+    _write_image(ev, st.session_state.get(IMAGE_KEY))
 
 
-def _choose_image(ev: Evaluation, frame) -> Row | None:
+def _choose_image(ev: Evaluation, frame, link: str | None) -> Row | None:
     paths = frame["path"].tolist()
-    link = st.query_params.get("image")
     if link in paths and st.session_state.get(IMAGE_KEY) != link:
         st.session_state[IMAGE_KEY] = link
     labels = dict(zip(frame["path"], frame["label"]))
     path = st.selectbox("Image (or click a point above)", paths, index=None, key=IMAGE_KEY, on_change=_on_choose,
+                        args=(ev,),
                         format_func=lambda p: f"{Path(p).name} · true {labels[p]}", placeholder="Choose an image")
     return row_by_path(ev, path)
 
@@ -151,7 +170,7 @@ def _detail(model: Model, ev: Evaluation, row: Row, threshold: float) -> None:
         c2.image(state.stored_overlay(model, ev.model_sha, row, row.image_sha, row.path, CONFIG.colormap,
                                       CONFIG.overlay_alpha, None), caption="Stored Grad-CAM", width="stretch")
     except (FacefakeError, OSError, ValueError) as err:
-        c1.error(str(err).splitlines()[0])
+        c1.error(mode.say(str(err).splitlines()[0]))
     facts = {"true class": row.label, f"P({pos})": f"{row.probs[pos]:.4f}",
              f"decision at {threshold:.2f}": predict_at([row.probs[pos]], ev.vocab, threshold)[0],
              "depth-of-field score": f"{f.dof_score:.2f}", "narrow DOF": "yes" if f.narrow_dof else "no",
@@ -162,7 +181,7 @@ def _detail(model: Model, ev: Evaluation, row: Row, threshold: float) -> None:
         facts["CAM on the face box"] = f"{row.face_share:.1%}"
     c3.markdown("\n".join(f"- **{k}:** {v}" for k, v in facts.items()))
     if c3.button("Open in Inspect", key=f"{KEY}_to_inspect"):
-        st.switch_page("views/inspect.py", query_params={"image": row.path})
+        st.switch_page("views/inspect.py", query_params={"image": image_link(row)})
 
 
 def _explorer(model: Model, ev: Evaluation, row: Row) -> None:
@@ -173,7 +192,7 @@ def _explorer(model: Model, ev: Evaluation, row: Row) -> None:
         photo = state.photo_from_path(row.path, Path(row.path).stat().st_mtime_ns)
         points = state.dof_sweep(model, ev.model_sha, photo, photo.sha256, kind)
     except (FacefakeError, OSError, ValueError) as err:
-        st.error(str(err).splitlines()[0])
+        st.error(mode.say(str(err).splitlines()[0]))
         return
     st.plotly_chart(dof_figures.sweep_figure(points, ev.positive, VARIANTS[kind].label), key=f"{KEY}_sweep")
     vmax = max(float(p.explanation.raw_cam.max()) for p in points) if shared else None
@@ -190,16 +209,17 @@ def _spectra(ev: Evaluation, row: Row) -> None:
     if stats is None and slot.button("Compute the class means", key=f"{KEY}_sp_run"):
         slot.empty()
         try:
-            with progress_bar("Spectra of the set") as progress:
-                stats = state.dof_class_spectra(ev, cap, progress)
+            with mode.queued("The spectra of the set", f"{KEY}_sp") as guard, \
+                    progress_bar("Spectra of the set") as progress:
+                stats = state.dof_class_spectra(ev, cap, guard(progress))
         except (FacefakeError, ValueError) as err:
-            st.error(str(err))
+            st.error(mode.say(err))
             return
     try:
         pixels = state.photo_from_path(row.path, Path(row.path).stat().st_mtime_ns).pixels
         mine = state.dof_image_spectra(pixels, row.image_sha, row.focus.face_box if row.focus else None)
     except (FacefakeError, OSError, ValueError) as err:
-        st.error(str(err).splitlines()[0])
+        st.error(mode.say(str(err).splitlines()[0]))
         return
     if stats is None:
         st.caption("Press the button to draw the per-class means behind this image's curves.")
@@ -220,17 +240,18 @@ def main() -> None:
     source, ev = _evaluated_set(model)
     if ev is None:
         st.info("No hard set has been evaluated with this model yet: evaluate one on the Hard set page first.")
+        link = set_link(source) if source else ""
         st.page_link("views/hard_set.py", label="Open the Hard set page", icon=":material/grid_view:",
-                     query_params={"set": source} if source else None)
+                     query_params={"set": link} if link else None)
         return
-    st.query_params["set"] = source
+    st.query_params["set"] = set_link(source)
     threshold = st.slider(f"Threshold on P({ev.positive})", 0.0, 1.0, CONFIG.threshold, 0.01, key=f"{KEY}_threshold")
     frame = focus_frame(ev, threshold)
     if frame.empty:
         st.info("No image of this set has focus measures; evaluate it again with them.")
         return
     narrow = frame.groupby("label")["narrow_dof"].agg(["sum", "size"])
-    st.caption(f"{source} · {len(frame)} images with focus measures · narrow depth of field: "
+    st.caption(f"{set_link(source) if mode.public() else source} · {len(frame)} images with focus measures · narrow depth of field: "
                + ", ".join(f"{int(s)} of {n} {label}" for label, (s, n) in narrow.iterrows()))
     tabs = st.tabs(["Errors by depth of field", "Slices", "CAM in bokeh", "Background edits on the set"])
     with tabs[0]:
@@ -242,8 +263,9 @@ def main() -> None:
     with tabs[3]:
         _counterfactual_summary(model, ev)
     st.subheader(f"P({ev.positive}) against sharpness")
-    _scatter(ev, threshold, frame)
-    row = _choose_image(ev, frame)
+    linked = _linked_path(ev)
+    _scatter(ev, threshold, frame, linked)
+    row = _choose_image(ev, frame, linked)
     if row is None:
         return
     st.subheader(f"One image · {Path(row.path).name}")

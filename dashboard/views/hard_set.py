@@ -3,8 +3,12 @@ confusion matrix (click a cell to open its images), the seed's per-class table, 
 the threshold-shift diagnosis, the errors most wrong first, robustness curves, the shortcut audit, one image in
 detail, and triage.
 
-Query parameters: ``set`` (the folder or manifest), ``slice`` (``column=value``), ``cell`` (``true,pred``) and
-``error`` (an image's sha256).
+Query parameters: ``set`` (the folder or manifest; in public mode the set's name), ``slice`` (``column=value``),
+``cell`` (``true,pred``) and ``error`` (an image's sha256).
+
+In public mode the evaluation and the robustness curves wait in the work queue, files are named within their set,
+triage marks are this visitor's own, and the "model wrong" images come as a zip instead of being copied into a
+server folder.
 """
 
 from __future__ import annotations
@@ -17,12 +21,12 @@ import streamlit as st
 from facefake_core import CONFIG, FacefakeError, Model
 from facefake_core.evaluation import (
     MARKS, Evaluation, Metrics, Row, copy_model_wrong, curves, errors_by_loss, find_row, marks_csv, predict_at,
-    rows_in_cell, seed_table,
+    rows_in_cell, seed_table, zip_model_wrong,
 )
 
-from dashboard import evidence, figures, inputs, state
+from dashboard import evidence, figures, inputs, mode, state
 from dashboard.figures import cell_from_selection
-from dashboard.pickers import HARDSET_KEY, hardset_picker, write_link
+from dashboard.pickers import HARDSET_KEY, hardset_picker, image_link, set_link, write_link
 from dashboard.widgets import progress_bar, require_model
 
 KEY = "hs"
@@ -96,7 +100,7 @@ def _gallery(model: Model, ev: Evaluation, rows: list[Row], key: str, marks: dic
             thumb = state.stored_overlay(model, ev.model_sha, row, row.image_sha, row.path, CONFIG.colormap,
                                          CONFIG.overlay_alpha, 224)
         except (FacefakeError, ValueError) as err:
-            col.error(str(err))
+            col.error(mode.say(err))
             continue
         col.image(thumb, caption=f"{Path(row.path).name} · true {row.label} · P({pos}) {row.probs[pos]:.2f} · "
                                  f"loss {row.loss:.2f}" + (f" · {mark}" if mark else ""), width="stretch")
@@ -105,10 +109,11 @@ def _gallery(model: Model, ev: Evaluation, rows: list[Row], key: str, marks: dic
 
 def _save_mark(model_sha: str, row: Row, key: str) -> None:
     choice = st.session_state.get(key)
-    state.store().set_mark(model_sha, row.image_sha, None if choice == NO_MARK else choice, row.path, row.label)
+    state.store().set_mark(model_sha, row.image_sha, None if choice == NO_MARK else choice, row.path, row.label,
+                           owner=mode.owner())
 
 
-def _detail(model: Model, ev: Evaluation, threshold: float, marks: dict) -> None:
+def _detail(model: Model, ev: Evaluation, threshold: float, marks: dict, source: str) -> None:
     sha = st.query_params.get("error")
     row = find_row(ev, sha) if sha else None
     if row is None:
@@ -124,8 +129,8 @@ def _detail(model: Model, ev: Evaluation, threshold: float, marks: dict) -> None
                                       CONFIG.overlay_alpha, None),
                  caption="Stored Grad-CAM of the predicted class; the box is what the model saw", width="stretch")
     except (FacefakeError, OSError, ValueError) as err:
-        c1.error(str(err).splitlines()[0])
-    facts = {"path": row.path, "true class": row.label, "style": row.style or "—",
+        c1.error(mode.say(str(err).splitlines()[0]))
+    facts = {"path": mode.name(row.path, [source]), "true class": row.label, "style": row.style or "—",
              f"decision at {threshold:.2f}": decided, "arg-max class": row.pred,
              **{f"P({c})": f"{p:.4f}" for c, p in row.probs.items()}, "loss (cross-entropy)": f"{row.loss:.4f}",
              "image sha256": row.image_sha}
@@ -138,7 +143,7 @@ def _detail(model: Model, ev: Evaluation, threshold: float, marks: dict) -> None
              key=mark_key, on_change=_save_mark, args=(ev.model_sha, row, mark_key))
     b1, b2 = c3.columns(2)
     if b1.button("Open in Inspect", key=f"{KEY}_to_inspect"):
-        st.switch_page("views/inspect.py", query_params={"image": row.path})
+        st.switch_page("views/inspect.py", query_params={"image": image_link(row)})
     b2.button("Close", key=f"{KEY}_close", on_click=_close)
     _neighbours(ev, row)
 
@@ -155,23 +160,43 @@ def _neighbours(ev: Evaluation, row: Row) -> None:
                  hide_index=True, key=f"{KEY}_neighbours")
 
 
-def _triage(model: Model) -> None:
-    st.divider()
-    st.subheader("Triage")
-    marks = state.store().marks(model.info.sha256)
-    counts = Counter(m["mark"] for m in marks.values())
-    st.caption("Marks of this model, kept across restarts: " +
-               (", ".join(f"{counts[k]} {k}" for k in MARKS if counts[k]) or "none yet (open an image's details)"))
-    c1, c2 = st.columns([1, 2])
-    c1.download_button("Export the marks (CSV)", data=marks_csv(marks), file_name="triage_marks.csv", mime="text/csv",
-                       disabled=not marks, key=f"{KEY}_export")
-    out = c2.text_input("Copy the “model wrong” images into this folder (class subfolders, ready to fine-tune)",
-                        key=f"{KEY}_out").strip()
-    if c2.button("Copy", key=f"{KEY}_copy", disabled=not (out and counts["model wrong"])):
-        report = copy_model_wrong(marks, out)
-        st.success(f"Copied {len(report.copied)} images into {Path(out).expanduser()}")
+def _copy_box(marks: dict, counts: Counter, where) -> None:
+    """Local mode: copy the "model wrong" images into a typed folder (under FACEFAKE_ROOTS, not facefake's own)."""
+    out = where.text_input("Copy the “model wrong” images into this folder (class subfolders, ready to fine-tune)",
+                           key=f"{KEY}_out").strip()
+    if where.button("Copy", key=f"{KEY}_copy", disabled=not (out and counts["model wrong"])):
+        try:
+            folder = mode.output_folder(out)
+        except FacefakeError as err:
+            st.error(mode.say(err))
+            return
+        report = copy_model_wrong(marks, folder)
+        st.success(f"Copied {len(report.copied)} images into {folder}")
         for path, reason in report.skipped:
             st.warning(f"{path}: {reason}")
+
+
+def _triage(model: Model, source: str) -> None:
+    st.divider()
+    st.subheader("Triage")
+    marks = state.store().marks(model.info.sha256, owner=mode.owner())
+    counts = Counter(m["mark"] for m in marks.values())
+    whose = "your marks in this visit" if mode.public() else "marks of this model, kept across restarts"
+    st.caption(whose[0].upper() + whose[1:] + ": " +
+               (", ".join(f"{counts[k]} {k}" for k in MARKS if counts[k]) or "none yet (open an image's details)"))
+    name = lambda p: mode.name(p, [source])  # noqa: E731
+    c1, c2 = st.columns([1, 2])
+    c1.download_button("Export the marks (CSV)", data=marks_csv(marks, name if mode.public() else None),
+                       file_name="triage_marks.csv", mime="text/csv", disabled=not marks, key=f"{KEY}_export")
+    if not mode.public():
+        _copy_box(marks, counts, c2)
+        return
+    data, skipped = zip_model_wrong(marks, name) if counts["model wrong"] else (b"", ())
+    c2.download_button(f"Download the “model wrong” images (zip, {counts['model wrong']} files in class folders, "
+                       "ready to fine-tune)", data=data, file_name="hard_examples.zip", mime="application/zip",
+                       disabled=not counts["model wrong"], key=f"{KEY}_zip")
+    for path, reason in skipped:
+        st.warning(f"{path}: {reason}")
 
 
 def main() -> None:
@@ -185,26 +210,30 @@ def main() -> None:
                 "or the demo set.")
         return
     ev = state.evaluation(model, source)
-    linked = st.query_params.get("set") == source
+    linked = st.query_params.get("set") == set_link(source)
     again = st.button("Evaluate" if ev is None else "Evaluate again (only new images run the model)",
                       type="primary", key=f"{KEY}_run")
-    if again or (ev is None and linked):
+    if mode.cancelled(KEY):  # and a linked set is not evaluated again by itself until Evaluate is pressed
+        st.session_state[f"{KEY}_stopped"] = source
+        st.info("Evaluation cancelled.")
+    elif again or (ev is None and linked and st.session_state.get(f"{KEY}_stopped") != source):
+        st.session_state.pop(f"{KEY}_stopped", None)
         try:
-            with progress_bar("Evaluating the set") as progress:
-                ev = state.run_evaluation(model, source, progress)
+            with mode.queued("The evaluation", KEY) as guard, progress_bar("Evaluating the set") as progress:
+                ev = state.run_evaluation(model, source, guard(progress))
         except FacefakeError as err:
-            st.error(str(err))
+            st.error(mode.say(err))
             return
     if ev is None:
         st.info("Press Evaluate. Results are stored, so opening the same set again is instant.")
         return
-    write_link("set", KEY, source)
+    write_link("set", KEY, set_link(source))
     st.session_state[HARDSET_KEY] = source
     st.caption(f"{len(ev.rows)} images · {ev.computed} run through the model, {ev.reused} read from the store · "
                f"{len(ev.errors)} unreadable")
     if ev.errors:
         with st.expander(f"{len(ev.errors)} unreadable files"):
-            st.text("\n".join(r.error or r.path for r in ev.errors))
+            st.text("\n".join(mode.say(r.error or mode.name(r.path, [source])) for r in ev.errors))
     if not ev.rows:
         st.warning("No image of this set could be read.")
         return
@@ -212,7 +241,7 @@ def main() -> None:
     st.subheader("Slices")
     shown = evidence.slices(ev, source, threshold, KEY)
     m = shown.metrics(threshold)
-    marks = state.store().marks(model.info.sha256)
+    marks = state.store().marks(model.info.sha256, owner=mode.owner())
     name = inputs.round_name(model.info.source)
     left, right = st.columns(2)
     with left:
@@ -229,12 +258,12 @@ def main() -> None:
     errors = errors_by_loss(shown, threshold)
     st.subheader(f"Errors at {threshold:.2f}: {len(errors)}, most wrong first")
     _gallery(model, shown, errors, f"{KEY}_errg", marks)
-    _detail(model, ev, threshold, marks)
+    _detail(model, ev, threshold, marks, source)
     st.subheader("Robustness over the whole set")
     evidence.robustness([(name, model, ev)], source, KEY)
     st.subheader("Shortcut audit")
     evidence.audit(ev, source, KEY)
-    _triage(model)
+    _triage(model, source)
 
 
 main()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.sidebar import model_name
 from dashboard.widgets import SRC_KEY, WHY_KEY, current_model, model_card
 
 
@@ -18,10 +19,11 @@ def main() -> None:
     src, why = st.session_state.get(SRC_KEY), st.session_state.get(WHY_KEY) or "chosen in the sidebar"
     st.subheader("Loaded model")
     if model is not None:
-        st.markdown(f"`{model.info.source}`: {why}.")
-        model_card(model.info)
+        st.markdown(f"`{model_name(model.info.source)}`: {why}.")
+        model_card(model.info, source=model_name(model.info.source))
     elif src:
-        st.info(f"No model is loaded yet. The sidebar names `{src}` ({why}); load it there, or choose another.")
+        st.info(f"No model is loaded yet. The sidebar names `{model_name(src)}` ({why}); load it there, or choose "
+                "another.")
     else:
         st.info("No model is loaded yet: choose one in the sidebar.")
     st.subheader("Where to start")

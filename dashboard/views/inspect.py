@@ -9,7 +9,7 @@ import streamlit as st
 from facefake_core import FacefakeError
 from facefake_core.imaging import cam_overlay, png_bytes
 
-from dashboard import figures, state
+from dashboard import figures, mode, state
 from dashboard.pickers import photo_picker
 from dashboard.widgets import cam_controls, require_model
 
@@ -33,7 +33,7 @@ def main() -> None:
             vmax = max(float(state.explain(model, sha, photo, photo.sha256, cam.method, c, cam.layer).raw_cam.max())
                        for c in model.vocab)
     except (FacefakeError, ValueError) as err:
-        st.error(str(err))
+        st.error(mode.say(err))
         return
     drawn = cam_overlay(photo.pixels, e.raw_cam, e.crop_box, vmax=vmax, alpha=cam.alpha, colormap=cam.colormap)
 

@@ -11,7 +11,7 @@ import streamlit as st
 from facefake_core import CONFIG, FacefakeError
 from facefake_core.evaluation import disagreements, seed_table
 
-from dashboard import evidence, sidebar, state
+from dashboard import evidence, mode, sidebar, state
 from dashboard.pickers import hardset_picker, model_sources
 from dashboard.widgets import progress_bar, require_model
 
@@ -43,14 +43,17 @@ def main() -> None:
     loaded = sidebar.load_all(sources, st, f"{KEY}_model")
     run = st.button("Evaluate the rounds (stored results are reused)", type="primary", key=f"{KEY}_run")
     named, missing = [], []
-    for name, mdl in loaded:
+    if any([mode.cancelled(f"{KEY}_{i}") for i in range(len(loaded))]):
+        st.info("Evaluation cancelled.")
+    for i, (name, mdl) in enumerate(loaded):
         ev = state.evaluation(mdl, source)
         if ev is None and run:
             try:
-                with progress_bar(f"Evaluating {name}") as progress:
-                    ev = state.run_evaluation(mdl, source, progress)
+                with mode.queued(f"The evaluation of {name}", f"{KEY}_{i}") as guard, \
+                        progress_bar(f"Evaluating {name}") as progress:
+                    ev = state.run_evaluation(mdl, source, guard(progress))
             except FacefakeError as err:
-                st.error(f"{name}: {err}")
+                st.error(f"{name}: {mode.say(err)}")
                 return
         if ev is None:
             missing.append(name)
@@ -82,7 +85,7 @@ def main() -> None:
                                                CONFIG.colormap, CONFIG.overlay_alpha, 224),
                           caption=caption, width="stretch")
             except (FacefakeError, ValueError) as err:
-                col.error(str(err))
+                col.error(mode.say(err))
 
 
 main()

@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from ..errors import FacefakeError
-from . import demo, embed, focus, models, sets
+from . import demo, embed, focus, models, serve, sets
 from ._common import bars
 
 __all__ = ["build_parser", "main"]
@@ -24,10 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
         "hard-set evaluation, depth-of-field analysis.",
         epilog="Examples:\n  facefake info --model demo:round0\n  facefake predict a.jpg b.jpg --json\n"
                "  facefake explain a.jpg --out a_cam.png\n  facefake evaluate hardset/ --json\n"
-               "  facefake embed hardset/ --json\n  facefake neighbours a.jpg --set hardset/ --set train/ -k 5",
+               "  facefake embed hardset/ --json\n  facefake neighbours a.jpg --set hardset/ --set train/ -k 5\n"
+               "  facefake serve --public",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (models, sets, embed, focus, demo):
+    for group in (models, sets, embed, focus, demo, serve):
         group.register(sub)
     return parser
 

@@ -13,7 +13,7 @@ from .rounds import Disagreement, disagreements, seed_table
 from .lanes import cpu_lanes, decode_workers
 from .runner import Evaluation, Row, evaluate
 from .store import MARKS, Store, StoredResult
-from .triage import CSV_COLUMNS, MODEL_WRONG, CopyReport, copy_model_wrong, marks_csv
+from .triage import CSV_COLUMNS, MODEL_WRONG, CopyReport, copy_model_wrong, marks_csv, zip_model_wrong
 
 __all__ = [
     "BestThreshold", "Calibration", "Recalibration", "best_threshold", "calibration", "fit_recalibration",
@@ -21,5 +21,5 @@ __all__ = [
     "MODEL_WRONG", "Metrics", "Row", "Store", "StoredResult", "by_loss", "compute", "copy_model_wrong", "cpu_lanes",
     "curves", "decisions", "decode_workers", "disagreements", "discover", "equal_error_rate", "errors_by_loss",
     "evaluate", "find_row", "marks_csv", "positive_class", "predict_at", "rows_in_cell", "seed_table",
-    "stored_cam", "stored_heatmap",
+    "stored_cam", "stored_heatmap", "zip_model_wrong",
 ]

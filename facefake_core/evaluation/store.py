@@ -1,12 +1,18 @@
 """The SQLite store: model results and feature vectors under (model sha256, image sha256), focus measures under the
-image's sha256 (they do not depend on the model), 2-D projections of sets' features, and triage marks.
+image's sha256 (they do not depend on the model), 2-D projections of sets' features, and triage marks under
+(owner, model sha256, image sha256).
+
+Triage marks belong to an owner: ``""`` in local mode (everyone on the machine), a visitor's or signed-in user's key
+in public mode. Stores written before owners existed are migrated when opened: their marks become the ``""``
+owner's, so local mode sees exactly what it saw before.
 
 One file (``CONFIG.store_path``) in WAL mode. Each call opens its own short-lived connection, so the store is
 safe to share between threads and processes; every batch is written in one transaction, so a process killed
 mid-run leaves only whole batches behind, and a re-run skips every image already stored.
 
 Schema versions (``PRAGMA user_version``): 1 had ``results``, ``focus``, ``file_hashes`` and ``triage``; 2 adds
-``features`` and ``projections``. Opening an older store only creates the new, empty tables: nothing stored is
+``features``, ``projections``, ``file_info`` and ``edit_results``, and ``triage`` gains its ``owner`` column
+(migrated in place, see above). Opening an older store only creates the new, empty tables: nothing stored is
 rewritten or lost, and the next evaluation fills in the features of rows stored without them.
 """
 
@@ -76,14 +82,27 @@ CREATE TABLE IF NOT EXISTS projections (
     PRIMARY KEY (model_sha, key)
 );
 CREATE TABLE IF NOT EXISTS triage (
+    owner TEXT NOT NULL DEFAULT '',  -- '' in local mode; a visitor's or user's key in public mode
     model_sha TEXT NOT NULL,
     image_sha TEXT NOT NULL,
     mark TEXT NOT NULL,
     path TEXT,
     label TEXT,
     updated REAL NOT NULL,
-    PRIMARY KEY (model_sha, image_sha)
+    PRIMARY KEY (owner, model_sha, image_sha)
 );
+"""
+
+#: Stores from before triage owners: the same columns without ``owner``; their rows become owner ``''``.
+_TRIAGE_V2 = """
+CREATE TABLE triage_v2 (
+    owner TEXT NOT NULL DEFAULT '', model_sha TEXT NOT NULL, image_sha TEXT NOT NULL, mark TEXT NOT NULL,
+    path TEXT, label TEXT, updated REAL NOT NULL, PRIMARY KEY (owner, model_sha, image_sha)
+);
+INSERT INTO triage_v2 (owner, model_sha, image_sha, mark, path, label, updated)
+    SELECT '', model_sha, image_sha, mark, path, label, updated FROM triage;
+DROP TABLE triage;
+ALTER TABLE triage_v2 RENAME TO triage;
 """
 
 
@@ -134,11 +153,32 @@ class Store:
                     con.execute("PRAGMA journal_mode=WAL")
                     con.executescript(_SCHEMA)
                     con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                self._migrate_triage()
                 break
             except sqlite3.OperationalError as err:
                 if "locked" not in str(err) or attempt == 99:
                     raise
                 time.sleep(0.05)
+
+    def _migrate_triage(self) -> None:
+        """Give a pre-owner triage table its ``owner`` column, in one exclusive transaction (two processes opening
+        an old store at once: the second finds it migrated)."""
+        con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        try:
+            con.execute("PRAGMA busy_timeout=60000")
+            if "owner" in {r[1] for r in con.execute("PRAGMA table_info(triage)")}:
+                return
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                if "owner" not in {r[1] for r in con.execute("PRAGMA table_info(triage)")}:
+                    for statement in filter(str.strip, _TRIAGE_V2.split(";")):
+                        con.execute(statement)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        finally:
+            con.close()
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -259,20 +299,22 @@ class Store:
                             [(model_sha, sha, edit, float(v), json.dumps(p)) for sha, edit, v, p in rows])
 
     # -- triage -------------------------------------------------------------------------------------------
-    def set_mark(self, model_sha: str, image_sha: str, mark: str | None, path: str = "", label: str = "") -> None:
-        """Mark an image for a model (one of :data:`MARKS`), or clear the mark with ``None``."""
+    def set_mark(self, model_sha: str, image_sha: str, mark: str | None, path: str = "", label: str = "",
+                 owner: str = "") -> None:
+        """Mark an image for a model (one of :data:`MARKS`), or clear the mark with ``None``; ``owner`` scopes it."""
         with self._connect() as con:
             if mark is None:
-                con.execute("DELETE FROM triage WHERE model_sha=? AND image_sha=?", (model_sha, image_sha))
+                con.execute("DELETE FROM triage WHERE owner=? AND model_sha=? AND image_sha=?",
+                            (owner, model_sha, image_sha))
                 return
             if mark not in MARKS:
                 raise ValueError(f"unknown mark {mark!r}; choose one of {', '.join(MARKS)}")
-            con.execute("INSERT OR REPLACE INTO triage VALUES (?,?,?,?,?,?)",
-                        (model_sha, image_sha, mark, path, label, time.time()))
+            con.execute("INSERT OR REPLACE INTO triage (owner, model_sha, image_sha, mark, path, label, updated) "
+                        "VALUES (?,?,?,?,?,?,?)", (owner, model_sha, image_sha, mark, path, label, time.time()))
 
-    def marks(self, model_sha: str) -> dict[str, dict]:
-        """image sha -> ``{mark, path, label, updated}`` for one model."""
+    def marks(self, model_sha: str, owner: str = "") -> dict[str, dict]:
+        """image sha -> ``{mark, path, label, updated}`` for one model, of one owner only."""
         with self._connect() as con:
-            rows = con.execute("SELECT image_sha, mark, path, label, updated FROM triage WHERE model_sha=?",
-                               (model_sha,)).fetchall()
+            rows = con.execute("SELECT image_sha, mark, path, label, updated FROM triage WHERE owner=? AND model_sha=?",
+                               (owner, model_sha)).fetchall()
         return {r[0]: {"mark": r[1], "path": r[2], "label": r[3], "updated": r[4]} for r in rows}
