@@ -75,6 +75,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--demo-dir", type=Path, required=True, help="a built demo (facefake demo build --out DIR)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "img", help="where the pictures go")
+    ap.add_argument("--store", type=Path, default=None,
+                    help="a results store to reuse (e.g. the one `facefake robustness` filled), so the pages find the "
+                         "curves already computed")
     args = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -84,6 +87,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FACEFAKE_")}
         env.update(FACEFAKE_CACHE=str(Path(tmp) / "cache"), FACEFAKE_DEMO_DIR=str(args.demo_dir), HF_HUB_OFFLINE="1")
+        if args.store:
+            env["FACEFAKE_STORE"] = str(args.store)
         with serve_dashboard(env, Path(tmp) / "streamlit.log") as url, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
                                          args=["--headless", "--no-sandbox", "--disable-gpu"])

@@ -1,8 +1,8 @@
 """The whole app in a browser: the real Streamlit server, driven by headless Chromium through Playwright.
 
 Visits every page (no error box, no exception), uploads a photo on Inspect, waits for its heatmap, opens a hard set
-by deep link and clicks a square of its confusion matrix, clicks a point of that set's embedding map to open it in
-the gallery, predicts a batch with an unreadable file, and keeps screenshots in ``artifacts/``. Uses Debian's ``/usr/bin/chromium``; skipped when it is not installed.
+by deep link and clicks a square of its confusion matrix, draws a lasso around a point of that set's embedding map to
+open it in the gallery, predicts a batch with an unreadable file, and keeps screenshots in ``artifacts/``. Uses Debian's ``/usr/bin/chromium``; skipped when it is not installed.
 """
 
 from __future__ import annotations
@@ -65,18 +65,28 @@ def _click_matrix_square(page, tries: int = 3) -> None:
     raise AssertionError(f"{tries} clicks on a square of the confusion matrix did not open its cell")
 
 
-def _click_map_point(page, tries: int = 3) -> None:
-    """Click the first point of the embedding map until the gallery opens it (same retry rule as the matrix)."""
+def _lasso_map_point(page, tries: int = 3) -> None:
+    """Draw a small lasso around the first point of the embedding map (its drag mode is the lasso) until the
+    gallery opens it (same retry rule as the matrix)."""
     heading = page.get_by_role("heading", name=re.compile(r"^Selected: \d+ image"))
     for _ in range(tries):
-        box = page.locator('[data-testid="stPlotlyChart"] .scatterlayer .point').first.bounding_box()
-        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-        page.wait_for_timeout(1500)  # the click reaches the server and starts a run
+        point = page.locator('[data-testid="stPlotlyChart"] .scatterlayer .point').first
+        point.scroll_into_view_if_needed()  # the mouse acts only inside the viewport
+        page.wait_for_timeout(500)
+        box = point.bounding_box()
+        x, y, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, 18
+        page.mouse.move(x - r, y - r)
+        page.mouse.down()
+        for dx, dy in ((r, -r), (r, r), (-r, r), (-r, -r)):
+            page.mouse.move(x + dx, y + dy, steps=4)
+        page.mouse.up()
+        page.wait_for_timeout(1500)  # the selection reaches the server and starts a run
         _settled(page)
         if heading.count():
             heading.first.wait_for()
             return
-    raise AssertionError(f"{tries} clicks on a point of the map did not open it in the gallery")
+    page.screenshot(path=str(ARTIFACTS / "e2e_map_failed.png"), full_page=True)
+    raise AssertionError(f"{tries} lassos around a point of the map did not open it in the gallery")
 
 
 def _no_errors(page, where: str) -> None:
@@ -154,7 +164,7 @@ def test_every_page_and_an_inspect_upload(server, tmp_path):
         page.goto(f"{server}/map?set={quote(str(hard_set))}")
         page.get_by_text("Colour by").wait_for(timeout=MODEL_MS)
         _settled(page)
-        _click_map_point(page)
+        _lasso_map_point(page)
         page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')]"
                                ".filter(i => i.complete && i.naturalWidth > 0).length >= 1")
         _no_errors(page, "map after a click on a point")
