@@ -20,8 +20,8 @@ from facefake_core import CONFIG, FacefakeError, Model
 from facefake_core.analysis import EMBED_METHODS, map_frame
 from facefake_core.evaluation import Evaluation
 
-from dashboard import map_figures, sidebar, state
-from dashboard.pickers import HARDSET_KEY, forget_link, model_sources
+from dashboard import map_figures, mode, sidebar, state
+from dashboard.pickers import HARDSET_KEY, forget_link, model_sources, set_from_link, set_link
 from dashboard.widgets import progress_bar, require_model
 
 KEY = "map"
@@ -31,7 +31,7 @@ GALLERY_MAX = 24
 
 def _evaluated_set(model: Model) -> tuple[str | None, Evaluation | None]:
     """The linked set if it is evaluated with this model, else this session's last set; ``(source, ev)``."""
-    sources = [s for s in (st.query_params.get("set"), st.session_state.get(HARDSET_KEY)) if s]
+    sources = [s for s in (set_from_link(st.query_params.get("set")), st.session_state.get(HARDSET_KEY)) if s]
     for source in sources:
         ev = state.evaluation(model, source)
         if ev is not None:
@@ -78,14 +78,16 @@ def _gallery(model: Model, ev: Evaluation, frame: pd.DataFrame, source: str) -> 
                                  f"{row.probs[ev.positive]:.2f}", width="stretch")
         if col.button("Details", key=f"{KEY}_open_{i}_{row.image_sha[:12]}"):
             forget_link("hs")  # the Hard set page's widget key: it reads ?set= afresh
-            st.switch_page("views/hard_set.py", query_params={"set": source, "error": row.image_sha})
+            st.switch_page("views/hard_set.py", query_params={"set": set_link(source), "error": row.image_sha})
 
 
 def _duplicates(ev: Evaluation, source: str) -> None:
     st.subheader("Near-duplicates")
-    others = {s: e for s, e in state.evaluated_sets(ev.model_sha) if s != source}
-    chosen = st.multiselect("Also against these sets evaluated with this model (a training folder, say)",
-                            list(others), default=list(others), key=f"{KEY}_against")
+    # Other sets on this server are other visitors' in public mode: only the visitor's own set is searched there.
+    others = {} if mode.public() else {s: e for s, e in state.evaluated_sets(ev.model_sha) if s != source}
+    chosen = [] if mode.public() else st.multiselect(
+        "Also against these sets evaluated with this model (a training folder, say)", list(others),
+        default=list(others), key=f"{KEY}_against")
     limit = st.number_input("Near-duplicate threshold (cosine distance)", 0.0, 2.0, CONFIG.near_duplicate_distance,
                             format="%.5f", step=0.0005, key=f"{KEY}_dup",
                             help="The default was measured on the demo's round0 (README, The embedding map); "
@@ -102,8 +104,10 @@ def _duplicates(ev: Evaluation, source: str) -> None:
     if crossing:
         st.warning(f"{len(crossing)} pairs span two sets: the same image in both is leakage, and this set's numbers "
                    "are not to be trusted until they are removed.")
-    st.dataframe(pd.DataFrame([{**p.to_dict(), "a": Path(p.a).name, "b": Path(p.b).name, "path_a": p.a,
-                                "path_b": p.b} for p in pairs]), hide_index=True, key=f"{KEY}_dups")
+    lines = [{**p.to_dict(), "a": Path(p.a).name, "b": Path(p.b).name, "path_a": p.a, "path_b": p.b} for p in pairs]
+    if mode.public():  # no server path reaches a visitor
+        lines = [{k: v for k, v in ln.items() if k not in ("path_a", "path_b", "set_a", "set_b")} for ln in lines]
+    st.dataframe(pd.DataFrame(lines), hide_index=True, key=f"{KEY}_dups")
 
 
 def _rounds(model: Model, source: str, method: str, seed: int, threshold: float, colour_by: str) -> None:
@@ -143,10 +147,10 @@ def main() -> None:
     source, ev = _evaluated_set(model)
     if ev is None:
         st.info("No hard set has been evaluated with this model in this session yet." if source is None else
-                f"{source} has not been evaluated with this model yet.")
+                f"{mode.name(source)} has not been evaluated with this model yet.")
         st.page_link("views/hard_set.py", label="Evaluate one on the Hard set page", icon=":material/grid_view:")
         return
-    st.caption(f"Set: `{source}`. Each point is an image, placed by the model's own feature vector (the input of "
+    st.caption(f"Set: `{mode.name(source)}`. Each point is an image, placed by the model's own feature vector (the input of "
                "its final layer); images the model sees alike are close. Axes have no units.")
     c1, c2, c3, c4 = st.columns([1, 1, 2, 2])
     method = c1.radio("Projection", EMBED_METHODS, horizontal=True, key=f"{KEY}_method", format_func=str.upper)

@@ -18,7 +18,7 @@ pytest.importorskip("streamlit.testing.v1")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 PAGES = ["views/home.py", "views/inspect.py", "views/compare.py", "views/hard_set.py", "views/rounds.py",
-         "views/batch.py", "views/depth_of_field.py"]
+         "views/batch.py", "views/depth_of_field.py", "views/embedding_map.py"]
 PATH_CHOICES = {"Local path", "Hugging Face", "Image path on the server", "Folder path", "CSV manifest"}
 EDIT_VALUES = re.compile(r"^\w+_rob_\w+$")  # the robustness edits' values ("4,8,16"): numbers, not paths
 WAIT_S = 300
@@ -77,6 +77,11 @@ def test_no_widget_takes_a_path_on_any_page(public):
     at.switch_page("views/depth_of_field.py").run()
     ok(at)
     assert not path_widgets(at) and str(public) not in texts(at)
+    at.switch_page("views/embedding_map.py").run()
+    ok(at)
+    assert not path_widgets(at) and str(public) not in texts(at)
+    assert not [m for m in at.multiselect if m.key == "map_against"]  # other visitors' sets are not offered
+    assert all(not {"path_a", "path_b", "set_a", "set_b"} & set(d.value.columns) for d in at.dataframe)
     at.switch_page("views/compare.py").run()
     radio(at, "cmp_mode").set_value("One photo, several models").run()
     ok(at)
