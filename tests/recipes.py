@@ -121,6 +121,11 @@ def recipes() -> dict[str, Callable[[Path], Any]]:
     def datablock(data: Path) -> Any:
         return _vision(fv.resnet18, metrics=fv.error_rate)(_datablock(data))
 
+    def name_re(data: Path) -> Any:  # labels from file names: RegexLabeller
+        files = fv.get_image_files(data / "train")
+        return _vision(fv.resnet18)(fv.ImageDataLoaders.from_name_re(
+            data / "train", files, r"^(fake|real)_\d+\.png$", item_tfms=fv.Resize(SIZE), bs=2))
+
     def resnet101(data: Path) -> Any:
         return _vision(fv.resnet101)(_dls(data, fv.Resize(SIZE), [norm]))
 

@@ -34,6 +34,8 @@ def _names(kind: str, module: str, names: str) -> dict[Name, str]:
 ALLOWED: dict[Name, str] = {
     **_names(CALL, "builtins", "set frozenset tuple list bytes float int str bool complex slice"),
     **_names(REF, "builtins", "object print"),
+    # re.compile's pickle form (RegexLabeller, from_name_re): compiling a pattern from plain text runs nothing else.
+    **_names(CALL, "re", "_compile"),
     **_names(CALL, "collections", "OrderedDict"),
     **_names(CALL, "inspect", "Parameter Signature _ParameterKind"),
     **_names(REF, "inspect", "_empty"),
@@ -111,6 +113,10 @@ REMAPPED: dict[Name, Name] = {
 
 #: ``getattr(obj, name)`` is allowed only for these (owner class, attribute) pairs, where ``obj`` is the owner,
 #: an allowed subclass, or an instance of an allowed subclass. Pickles use it for bound and class methods.
+#: Methods of a compiled ``re.Pattern`` (made by ``re._compile`` above) a pickle may take as a bound method: a
+#: ``RegexLabeller`` keeps ``pattern.match``; such a method can only match text.
+PATTERN_METHODS: frozenset[str] = frozenset({"match", "search", "fullmatch"})
+
 GETATTR_PAIRS: frozenset[tuple[str, str]] = frozenset({
     ("fastai.data.core.FilteredBase", "dataloaders"),
     ("fastai.vision.augment.RandTransform", "before_call"),

@@ -8,11 +8,14 @@ from __future__ import annotations
 import codecs
 import functools
 import importlib
+import re
 import types
 from typing import Any, Callable
 
 from ..errors import ModelLoadError, UnsafeModelError
-from .allowlist import BY_VALUE_SUBSTITUTES, CALL, CLOUDPICKLE_MODULES, FASTAI27_TRANSFORMS, GETATTR_PAIRS, REF, Name
+from .allowlist import (
+    BY_VALUE_SUBSTITUTES, CALL, CLOUDPICKLE_MODULES, FASTAI27_TRANSFORMS, GETATTR_PAIRS, PATTERN_METHODS, REF, Name,
+)
 
 
 def resolve(module: str, qualname: str) -> Any:
@@ -301,6 +304,8 @@ class SessionGuards:
         is_class = isinstance(obj, type)
         cls = obj if is_class else type(obj)
         allowed_obj = self.session.is_known(obj) if is_class else self.session.may_allocate(cls)
+        if isinstance(obj, re.Pattern) and name in PATTERN_METHODS:
+            return self.session.approve(getattr(obj, name), REF)
         owner_paths = self._getattr_owners.get(name, []) if isinstance(name, str) else []
         owners = [resolve(*path.rsplit(".", 1)) for path in owner_paths]
         raw = static_lookup(cls, name) if allowed_obj and any(issubclass(cls, o) for o in owners) else None

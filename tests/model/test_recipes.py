@@ -29,7 +29,7 @@ PROBES = recipes.PROBES
 CAM_LAYER = {
     "rrc": "layer4", "presizing": "layer4", "mixup": "layer4", "trackers": "layer4", "label_smoothing": "layer4",
     "xresnet": "7", "fp16_no_normalize": "0.0.12", "datablock": "layer4", "resnet101": "layer4",
-    "densenet": "0.0.norm5", "convnext": "0.model.stages",
+    "densenet": "0.0.norm5", "convnext": "0.model.stages", "name_re": "layer4",
 }
 ARCH = {"xresnet": "xresnet50", "resnet101": "resnet101", "densenet": "densenet121", "convnext": "convnext_atto",
         "rrc": "resnet18", "fp16_no_normalize": "squeezenet1_1"}
