@@ -99,7 +99,8 @@ def reliability_figure(bins: Sequence[Mapping], title: str = "Reliability") -> g
     full = [b for b in bins if b["n"]]
     fig = go.Figure([
         go.Bar(x=[(b["lo"] + b["hi"]) / 2 for b in bins], y=[b["n"] for b in bins], width=0.09, yaxis="y2",
-               marker_color="#dee2e6", name="images per bin", hovertemplate="%{y} images<extra></extra>"),
+               marker_color="#dee2e6", opacity=0.6, name="images per bin",
+               hovertemplate="%{y} images<extra></extra>"),
         go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "#adb5bd"}, name="calibrated"),
         go.Scatter(x=[b["mean_p_fake"] for b in full], y=[b["frac_fake"] for b in full], mode="lines+markers",
                    line={"color": "#d6336c"}, name="this model",
@@ -107,7 +108,8 @@ def reliability_figure(bins: Sequence[Mapping], title: str = "Reliability") -> g
     fig.update_layout(title=title, xaxis={"title": "mean P(fake) in the bin", "range": [0, 1]},
                       yaxis={"title": "fraction fake", "range": [0, 1.02]},
                       yaxis2={"overlaying": "y", "side": "right", "showgrid": False, "title": "images"},
-                      height=340, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"x": 0.02, "y": 0.98})
+                      height=380, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      legend={"orientation": "h", "x": 0, "y": -0.2})
     return fig
 
 
