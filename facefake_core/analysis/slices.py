@@ -175,6 +175,11 @@ def filter_slice(ev: Evaluation, columns: dict[str, list[str]], column: str, val
     return dataclasses.replace(ev, rows=keep)
 
 
+def _pct(v: float) -> str:
+    """A share as a percentage, with a decimal only where rounding would hide one (99.5% is not 100%)."""
+    return f"{v:.0%}" if abs(v * 100 - round(v * 100)) < 1e-9 else f"{v:.1%}"
+
+
 def diagnose(stats: dict, threshold: float, where: str = "", positive: str = "fake", negative: str = "real"
              ) -> str | None:
     """One sentence when a set or slice ranks well but thresholds badly (or does not rank at all), else ``None``.
@@ -197,5 +202,5 @@ def diagnose(stats: dict, threshold: float, where: str = "", positive: str = "fa
     side = "below" if low_class == positive else "above"
     return (f"AUC {auc:.2f}{where}: the model ranks {positive}s above {negative}s, but scores many {low_class}s "
             f"{side} {threshold:g}. At {best['threshold']:.3g}, {positive} accuracy would be "
-            f"{best['per_class_accuracy'][positive]:.0%} and {negative} accuracy "
-            f"{best['per_class_accuracy'][negative]:.0%}.")
+            f"{_pct(best['per_class_accuracy'][positive])} and {negative} accuracy "
+            f"{_pct(best['per_class_accuracy'][negative])}.")
