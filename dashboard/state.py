@@ -199,6 +199,12 @@ def faithfulness(_mdl: Model, model_sha: str, _photo: Photo, image_sha: str, tar
     return analysis.faithfulness(_mdl, _photo, target, method)
 
 
+@st.cache_data(max_entries=32, show_spinner="Randomising a copy of the network, layer by layer…")
+def sanity(_mdl: Model, model_sha: str, _photo: Photo, image_sha: str, target: str, method: str) -> dict:
+    """Cascading randomisation of one photo's map (:func:`facefake_core.analysis.sanity`), with the maps."""
+    return analysis.sanity(_mdl, _photo, target, method, with_maps=True)
+
+
 # -- set-level evidence (views/hard_set.py, views/rounds.py via dashboard/evidence.py) ---------------------------
 # Keyed by model sha + set + row count (a re-evaluated set with new images gets new entries).
 @st.cache_data(max_entries=64, show_spinner="Reading the files' headers…")

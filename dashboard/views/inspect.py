@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from facefake_core import FacefakeError
-from facefake_core.imaging import cam_overlay, png_bytes
+from facefake_core.imaging import cam_overlay, overlay, png_bytes
 
 from dashboard import figures, mode, state
 from dashboard.pickers import photo_picker
@@ -52,6 +52,7 @@ def main() -> None:
              + (f" (shared scale {vmax:.4g})" if vmax is not None else "")]
     st.caption(" · ".join(notes))
     _faithfulness(model, photo, e.target, cam.method, cam.layer)
+    _sanity(model, photo, e.target, cam.method, cam.layer, cam.colormap)
 
 
 def _faithfulness(model, photo, target: str, method: str, layer: str | None) -> None:
@@ -72,6 +73,26 @@ def _faithfulness(model, photo, target: str, method: str, layer: str | None) -> 
         b.metric("random map", f"{f['baselines']['random']:+.3f}")
         c.metric("Sobel edges", f"{f['baselines']['sobel']:+.3f}")
         st.plotly_chart(figures.road_figure(f), key="inspect_road", config={"displayModeBar": False})
+
+
+def _sanity(model, photo, target: str, method: str, layer: str | None, colormap: str) -> None:
+    """Cascading randomisation of the map shown: the maps in a row, with Spearman and SSIM against the original."""
+    with st.expander("Sanity check (does the map depend on the weights?)"):
+        st.caption("A copy of the network is re-initialised from the head down, one more layer at a time; the loaded "
+                   "model is not touched. A map that stays alike shows the image's edges, not the model's reasons.")
+        if layer not in (None, model.info.target_layer):
+            st.caption(f"Checked on the model's CAM layer {model.info.target_layer}; choose it to check the map shown.")
+            return
+        if not st.toggle("Run the sanity check", key="inspect_sanity"):
+            return
+        s = state.sanity(model, model.info.sha256, photo, photo.sha256, target, method)
+        if s["verdict"]:
+            st.warning(s["verdict"])
+        steps = [("original", None), *((r["randomized"], r) for r in s["sanity"])]
+        for col, (name, r) in zip(st.columns(len(steps)), steps):
+            rho = "n/a" if r is None or r["spearman"] is None else f"{r['spearman']:.2f}"
+            caption = name if r is None else f"{name} random · ρ {rho} · SSIM {r['ssim']:.2f}"
+            col.image(overlay(s["crop"], s["maps"][name], colormap=colormap), caption=caption, width="stretch")
 
 
 main()

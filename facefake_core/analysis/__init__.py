@@ -30,6 +30,7 @@ from .embedding import (
     set_features,
 )
 from .faithfulness import faithfulness
+from .randomisation import sanity
 from .shortcuts import audit, metadata_auc
 from .robustness_curves import DEFAULT_VALUES as DEFAULT_EDITS
 from .robustness_curves import EDITS, parse_edit, robustness
@@ -41,7 +42,7 @@ __all__ = [
     "CounterfactualSummary", "DEFAULT_EDITS", "EDITS", "EMBED_METHODS", "EmbeddingMap", "MAX_PER_SLICE",
     "NearDuplicate", "Neighbour", "SUMMARY_KINDS", "SetFeatures", "SweepPoint", "audit", "cam_bokeh_groups",
     "diagnose", "embedding_map", "faithfulness", "file_infos", "filter_slice", "map_frame", "metadata_auc",
-    "near_duplicates", "neighbours", "parse_edit", "project", "robustness", "set_features", "slice_columns",
+    "near_duplicates", "neighbours", "parse_edit", "project", "robustness", "sanity", "set_features", "slice_columns",
     "slice_metrics", "slice_report",
     "class_spectra", "counterfactual_summary", "default_slices", "dof_edges", "error_by_dof", "focus_frame",
     "image_spectra", "row_by_path", "slice_name", "slice_rows", "slice_table", "sweep",

@@ -7,9 +7,13 @@ from pathlib import Path
 from ..config import CONFIG
 from ..errors import FacefakeError
 from ..imaging import COLORMAPS, cam_overlay, load_photo, png_bytes
-from ..analysis import faithfulness
+from ..analysis import faithfulness, sanity
 from ..model import CAM_METHODS, convert
 from ._common import add_common, emit, load
+
+
+def _num(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2f}"
 
 
 def cmd_info(args, progress) -> int:
@@ -55,6 +59,15 @@ def cmd_explain(args, progress) -> int:
             if block:
                 text += (f"\n{name} score {block['road_combined']:+.3f} logit (random map "
                          f"{block['baselines']['random']:+.3f}, Sobel edges {block['baselines']['sobel']:+.3f})")
+    if args.sanity:
+        if args.layer not in (None, model.info.target_layer):
+            raise ValueError("--sanity checks the model's default CAM layer; drop --layer")
+        s = sanity(model, load_photo(args.image), e.target, args.method)
+        data["sanity"] = s["sanity"]
+        data["sanity_verdict"] = s["verdict"]
+        steps = ", ".join(f"{r['randomized']} {_num(r['spearman'])} / {_num(r['ssim'])}" for r in s["sanity"])
+        text += f"\ncascading randomisation (Spearman / SSIM against the original map): {steps}"
+        text += f"\n{s['verdict']}" if s["verdict"] else ""
     emit(args, data, text)
     return 0
 
@@ -90,6 +103,9 @@ def register(sub) -> None:
     p.add_argument("--faithfulness", action="store_true",
                    help="score the map with ROAD (remove the most / least relevant 20-80%% of pixels) against a random "
                         "map and a Sobel edge map; in logit units, higher is more faithful")
+    p.add_argument("--sanity", action="store_true",
+                   help="cascading randomisation: re-initialise the head, then layer4, layer3 ... and compare each map "
+                        "with the original (Spearman, SSIM); a map that stays alike does not depend on the weights")
     p.add_argument("--fill", metavar="IMG", default=None,
                    help="with --faithfulness: also score a removal that fills from this photo (say, a real one) "
                         "instead of ROAD's smoothing")

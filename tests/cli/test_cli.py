@@ -87,3 +87,13 @@ def test_explain_faithfulness_json(capsys, learner_pkl, tmp_path):
     assert set(f) == {"road_combined", "morf", "lerf", "percentiles", "baselines"}
     assert f["percentiles"] == [20, 40, 60, 80] and len(f["morf"]) == len(f["lerf"]) == 4
     assert set(f["baselines"]) == {"random", "sobel"} and set(data["faithfulness_fill"]) == set(f)
+
+
+def test_explain_sanity_json(capsys, learner_pkl, tmp_path):
+    src = tmp_path / "a.png"
+    Image.fromarray(draw_photo(21, 160, 120)).save(src)
+    code, out, _ = run(capsys, "explain", str(src), "--out", str(tmp_path / "cam.png"), "--model", str(learner_pkl),
+                       "--json", "--sanity")
+    data = json.loads(out)
+    assert code == 0 and [s["randomized"] for s in data["sanity"]] == ["head", "layer4", "layer3", "layer2", "layer1"]
+    assert all(set(s) == {"randomized", "spearman", "ssim"} for s in data["sanity"]) and "sanity_verdict" in data

@@ -146,6 +146,10 @@ def test_inspect_scores_the_maps_faithfulness(env):
     at.toggle(key="inspect_faith").set_value(True).run()
     ok(at)
     assert {m.label for m in at.metric} >= {"ROAD score (logit)", "random map", "Sobel edges"}
+    before = len(at.image)
+    at.toggle(key="inspect_sanity").set_value(True).run()
+    ok(at)
+    assert len(at.image) == before + 6  # the original map and five randomised ones, in a row
 
 
 def test_inspect_unreadable_upload_is_one_line(env):
