@@ -11,7 +11,7 @@ import streamlit as st
 
 from facefake_core import CONFIG, Model, ModelInfo
 from facefake_core.imaging import COLORMAPS
-from facefake_core.model import CAM_METHODS
+from facefake_core.model import CAM_METHODS, MARGIN
 
 MODEL_KEY = "model"  # session state: the Model the sidebar loaded for this run, or None
 SRC_KEY, WHY_KEY = "model_src", "model_why"  # session state: the source the sidebar names, and why
@@ -84,8 +84,11 @@ def cam_controls(key: str, vocab: tuple[str, ...], layers: tuple[str, ...] | Non
     c1, c2, c3 = st.columns(3)
     method = c1.selectbox("CAM method", list(CAM_METHODS), index=list(CAM_METHODS).index(CONFIG.cam_method),
                           key=f"{key}_method")
-    target = c2.selectbox("Target class", [PREDICTED, *vocab], key=f"{key}_target",
-                          help="The class the heatmap explains; by default the one the model predicts.")
+    options = [PREDICTED, *vocab] + ([MARGIN] if len(vocab) == 2 else [])
+    target = c2.selectbox("Target class", options, key=f"{key}_target",
+                          format_func=lambda o: "fake − real (logit margin)" if o == MARGIN else o,
+                          help="The class the heatmap explains; by default the one the model predicts. The margin "
+                               "explains the difference of the two logits: where the evidence for fake outweighs real.")
     if layers:
         layer = c3.selectbox("Layer", list(layers), index=list(layers).index(default_layer) if default_layer in layers
                              else len(layers) - 1, key=f"{key}_layer")

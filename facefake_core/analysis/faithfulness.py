@@ -28,7 +28,7 @@ from pytorch_grad_cam.sobel_cam import sobel_cam
 from pytorch_grad_cam.utils.image import scale_cam_image
 
 from ..imaging.photo import Photo
-from ..model import Model, predict_and_cam
+from ..model import Margin, Model, predict_and_cam
 
 PERCENTILES = (20, 40, 60, 80)
 SEED = 0
@@ -57,10 +57,12 @@ def perturbed(x: torch.Tensor, cam: np.ndarray, percentiles: Sequence[int], impu
             + [RemoveMostRelevantFirst(p, imputer)(x, mask) for p in percentiles])
 
 
-def _scores(model: Model, batch: list[torch.Tensor], target: int) -> np.ndarray:
+def _scores(model: Model, batch: list[torch.Tensor], target: int | Margin) -> np.ndarray:
     x = torch.stack(batch).to(model.device).contiguous(memory_format=model.memory_format)
     with torch.inference_mode():
-        return model.net(x)[:, target].float().cpu().numpy()
+        logits = model.net(x).float()
+    score = target(logits) if isinstance(target, Margin) else logits[:, target]
+    return score.cpu().numpy()
 
 
 def faithfulness(model: Model, photo: Photo, target: int | str | None = None, method: str = "gradcam",
@@ -81,8 +83,9 @@ def faithfulness(model: Model, photo: Photo, target: int | str | None = None, me
     """
     x = model.prepare([photo])
     split = model.split()
-    res = predict_and_cam(split, x, method, model.target_index(target))
-    t = int(res.targets[0])
+    spec = model.target_index(target)
+    res = predict_and_cam(split, x, method, spec)
+    t = spec if isinstance(spec, Margin) else int(res.targets[0])
     np.random.seed(seed)  # RandomCAM draws its channel weights from numpy's global generator
     rnd = predict_and_cam(split, x, "randomcam", t)
     h, w = x.shape[-2:]
@@ -115,6 +118,6 @@ def faithfulness(model: Model, photo: Photo, target: int | str | None = None, me
         return {"road_combined": score, "morf": morf, "lerf": lerf, "percentiles": list(percentiles),
                 "baselines": {"random": road(way, "random")[0], "sobel": road(way, "sobel")[0]}}
 
-    return {"target": model.vocab[t], "method": method, "faithfulness": block("road"),
+    return {"target": model.target_label(t), "method": method, "faithfulness": block("road"),
             "fill": block("fill") if fill is not None else None,
             "seconds": {"imputation": t_imp, "forward": t_fwd}}

@@ -17,7 +17,7 @@ from scipy.stats import spearmanr
 from skimage.metrics import structural_similarity
 
 from ..imaging.photo import Photo
-from ..model import Model, SplitModel, predict_and_cam
+from ..model import Margin, Model, SplitModel, predict_and_cam
 from .faithfulness import input_cam
 
 #: A randomised map this alike (Spearman) to the original is flagged: it does not depend on the weights.
@@ -52,8 +52,9 @@ def sanity(model: Model, photo: Photo, target: int | str | None = None, method: 
     """
     x = model.prepare([photo])
     layer = model.info.target_layer
-    res = predict_and_cam(model.split(layer), x, method, model.target_index(target))
-    t = int(res.targets[0])
+    spec = model.target_index(target)
+    res = predict_and_cam(model.split(layer), x, method, spec)
+    t = spec if isinstance(spec, Margin) else int(res.targets[0])
     size = (x.shape[-1], x.shape[-2])
     base = input_cam(res.raw_cam[0], size)
     net = copy.deepcopy(model.net)
@@ -66,11 +67,11 @@ def sanity(model: Model, photo: Photo, target: int | str | None = None, method: 
         rho = None if flat else float(spearmanr(base.ravel(), cam.ravel()).statistic)
         out.append({"randomized": name, "spearman": rho,
                     "ssim": float(structural_similarity(base, cam, data_range=1.0))})
-    result = {"target": model.vocab[t], "method": method, "layer": layer, "sanity": out}
+    result = {"target": model.target_label(t), "method": method, "layer": layer, "sanity": out}
     if with_maps:
         result.update(maps=maps, crop=model.prep.item(photo.pixels).permute(1, 2, 0).numpy().astype(np.uint8))
     if np.ptp(base) == 0:
-        return {**result, "verdict": f"The map of {model.vocab[t]} is empty (no positive evidence on {layer}): "
+        return {**result, "verdict": f"The map of {model.target_label(t)} is empty (no positive evidence on {layer}): "
                                      "nothing to check."}
     alike = [s for s in out if s["spearman"] is not None and s["spearman"] >= SIMILAR]
     result["verdict"] = (f"This map does not depend on the model's weights: with {alike[0]['randomized']} "

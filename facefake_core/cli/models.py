@@ -95,7 +95,8 @@ def register(sub) -> None:
     p.add_argument("image", metavar="IMG")
     p.add_argument("--out", required=True, metavar="FILE.png", help="where to write the overlay PNG")
     p.add_argument("--method", default=CONFIG.cam_method, choices=list(CAM_METHODS))
-    p.add_argument("--target", default=None, help="class to explain (default: the predicted class)")
+    p.add_argument("--target", default=None,
+                   help="class to explain (default: the predicted class), or margin: the fake logit minus the real one")
     p.add_argument("--layer", default=None, help="layer1..layer4 for ResNets (default: layer4)")
     p.add_argument("--alpha", type=float, default=CONFIG.overlay_alpha, help="heatmap opacity, 0..1")
     p.add_argument("--colormap", default=CONFIG.colormap, choices=list(COLORMAPS))

@@ -6,7 +6,9 @@ Layer 2: above :mod:`facefake_core.imaging` and :mod:`facefake_core.safeload`. W
 (``hf://``, ``demo:``, the default) is :mod:`facefake_core.sources`.
 """
 
-from .cam import CAM_METHODS, CamResult, SplitModel, forward_features, forward_only, head_split, predict_and_cam
+from .cam import (
+    CAM_METHODS, MARGIN, CamResult, Margin, SplitModel, forward_features, forward_only, head_split, predict_and_cam,
+)
 from .classifier import Model, build_model
 from .converted import convert, load_converted
 from .loading import load_file
@@ -15,7 +17,8 @@ from .preprocess import Preprocessing
 from .results import Explanation, ModelInfo, Prediction
 
 __all__ = [
-    "CAM_METHODS", "CamResult", "Explanation", "Model", "ModelInfo", "Prediction", "Preprocessing", "SplitModel",
+    "CAM_METHODS", "MARGIN", "CamResult", "Explanation", "Margin", "Model", "ModelInfo", "Prediction", "Preprocessing",
+    "SplitModel",
     "build_model", "convert", "default_batch_size", "describe_arch", "fold_batchnorm", "forward_features",
     "forward_only", "head_split", "layer_names", "load_converted", "load_file", "pick_device", "predict_and_cam",
 ]

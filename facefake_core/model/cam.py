@@ -118,6 +118,23 @@ class SplitModel:
         return cls(*split_at(model, path))
 
 
+#: The target name that asks for the margin (positive class's logit minus the other's) instead of one class.
+MARGIN = "margin"
+
+
+@dataclass(frozen=True)
+class Margin:
+    """A pytorch-grad-cam target: the logit of class ``pos`` minus that of class ``neg`` ("fake − real")."""
+
+    pos: int
+    neg: int
+
+    def __call__(self, model_output: torch.Tensor) -> torch.Tensor:
+        if model_output.dim() == 1:
+            return model_output[self.pos] - model_output[self.neg]
+        return model_output[:, self.pos] - model_output[:, self.neg]
+
+
 @dataclass(frozen=True)
 class CamResult:
     """One batch through the split network.
@@ -143,10 +160,11 @@ def predict_and_cam(split: SplitModel, x: torch.Tensor, method: str = "gradcam",
         split: the network cut at the target layer.
         x: ``(B, 3, H, W)`` float32 normalised input, a plain tensor on the model's device.
         method: a key of :data:`CAM_METHODS`.
-        targets: class index per image (int or sequence), or ``None`` for each image's predicted class.
+        targets: class index per image (int or sequence), a :class:`Margin`, or ``None`` for each image's
+            predicted class.
 
     Returns:
-        A :class:`CamResult`.
+        A :class:`CamResult` (``targets`` is -1 for a margin map).
     """
     with torch.no_grad():
         acts = split.front(x)
@@ -156,7 +174,9 @@ def predict_and_cam(split: SplitModel, x: torch.Tensor, method: str = "gradcam",
     cam_cls = _raw_keeping(method)
     with cam_cls(model=tail, target_layers=[tail.tap], **_METHOD_KWARGS.get(method, {})) as cam:
         cam_targets = None
-        if targets is not None:
+        if isinstance(targets, Margin):
+            cam_targets = [targets] * acts.shape[0]
+        elif targets is not None:
             chosen = np.broadcast_to(np.asarray(targets), (acts.shape[0],))
             cam_targets = [ClassifierOutputTarget(int(c)) for c in chosen]
         # With targets=None pytorch-grad-cam explains each image's arg-max class, as we want by default.
@@ -164,7 +184,8 @@ def predict_and_cam(split: SplitModel, x: torch.Tensor, method: str = "gradcam",
         logits = cam.outputs.detach()
         raw = cam.raw_cam
     probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
-    chosen = probs.argmax(1) if targets is None else np.broadcast_to(np.asarray(targets), (len(probs),))
+    chosen = (probs.argmax(1) if targets is None else np.full(len(probs), -1) if isinstance(targets, Margin)
+              else np.broadcast_to(np.asarray(targets), (len(probs),)))
     feats = None if tail.features is None else tail.features.float().cpu().numpy()
     return CamResult(probs=probs.astype(np.float32), raw_cam=raw, targets=np.asarray(chosen, dtype=np.int64),
                      features=feats)

@@ -19,7 +19,7 @@ from ..config import CONFIG
 from ..errors import ModelLoadError
 from ..imaging.geometry import map_to_photo
 from ..imaging.photo import ImageInput, Photo, load_photo
-from .cam import SplitModel, forward_features, forward_only, predict_and_cam
+from .cam import MARGIN, Margin, SplitModel, forward_features, forward_only, predict_and_cam
 from .network import describe_arch, fold_batchnorm, layer_names, memory_format
 from .preprocess import Preprocessing
 from .results import Explanation, ModelInfo, Prediction
@@ -58,9 +58,18 @@ class Model:
         """Item tensors (:meth:`Preprocessing.item`) to the normalised input batch, in the network's memory format."""
         return self.prep.batch(items, self.device).contiguous(memory_format=self.memory_format)
 
-    def target_index(self, target: str | int | None) -> int | None:
+    def target_index(self, target: str | int | None) -> int | Margin | None:
+        """The CAM target: a class index, a :class:`~facefake_core.model.cam.Margin` for ``"margin"`` (the positive
+        class's logit minus the other's; two-class models only), or ``None`` for the predicted class."""
         if target is None or target == "":
             return None
+        if isinstance(target, Margin):
+            return target
+        if target == MARGIN:
+            if len(self.vocab) != 2:
+                raise ValueError("the margin target needs a two-class model")
+            pos = next((i for i, v in enumerate(self.vocab) if v.lower() == "fake"), 0)
+            return Margin(pos, 1 - pos)
         if isinstance(target, (int, np.integer)):
             if not 0 <= int(target) < len(self.vocab):
                 raise ValueError(f"target index {target} is out of range for classes {list(self.vocab)}")
@@ -69,6 +78,10 @@ class Model:
         if str(target).lower() not in low:
             raise ValueError(f"unknown target class {target!r}; choose one of {', '.join(self.vocab)}")
         return low.index(str(target).lower())
+
+    def target_label(self, spec: int | Margin) -> str:
+        """How a CAM target is named: the class, or ``"fake − real"`` for the margin."""
+        return f"{self.vocab[spec.pos]} − {self.vocab[spec.neg]}" if isinstance(spec, Margin) else self.vocab[int(spec)]
 
     def split(self, layer: str | None = None) -> SplitModel:
         """The running network cut after ``layer`` (a name of ``self.layers``; default: the model's CAM layer)."""
@@ -115,7 +128,8 @@ class Model:
                       target: str | int | None = None, layer: str | None = None,
                       vmax: float | None = None) -> list[Explanation]:
         layer = layer or self.info.target_layer
-        res = predict_and_cam(self.split(layer), self.prepare(photos), method, self.target_index(target))
+        spec = self.target_index(target)
+        res = predict_and_cam(self.split(layer), self.prepare(photos), method, spec)
         out = []
         for ph, probs, raw, t in zip(photos, res.probs, res.raw_cam, res.targets):
             box = self.prep.crop_box(ph.pixels.shape[1], ph.pixels.shape[0])
@@ -123,7 +137,8 @@ class Model:
             out.append(Explanation(
                 pred.path, pred.label, pred.probs, pred.notes,
                 heatmap=map_to_photo(raw, box, ph.pixels.shape[:2], vmax), raw_cam=raw, crop_box=box,
-                method=method, target=self.vocab[int(t)], layer=layer, photo=ph.pixels))
+                method=method, target=self.target_label(spec if isinstance(spec, Margin) else int(t)), layer=layer,
+                photo=ph.pixels))
         return out
 
 

@@ -97,3 +97,12 @@ def test_explain_sanity_json(capsys, learner_pkl, tmp_path):
     data = json.loads(out)
     assert code == 0 and [s["randomized"] for s in data["sanity"]] == ["head", "layer4", "layer3", "layer2", "layer1"]
     assert all(set(s) == {"randomized", "spearman", "ssim"} for s in data["sanity"]) and "sanity_verdict" in data
+
+
+def test_explain_margin_target(capsys, learner_pkl, tmp_path):
+    src = tmp_path / "a.png"
+    Image.fromarray(draw_photo(5, 120, 100)).save(src)
+    code, out, _ = run(capsys, "explain", str(src), "--out", str(tmp_path / "cam.png"), "--model", str(learner_pkl),
+                       "--json", "--target", "margin", "--faithfulness")
+    data = json.loads(out)
+    assert code == 0 and data["target"] == "fake − real" and "road_combined" in data["faithfulness"]

@@ -14,13 +14,13 @@ from facefake_core.imaging import load_photo
 from facefake_core.model import CAM_METHODS, predict_and_cam
 
 
-def _full_network_cam(model, cls, layer_module, x, target):
+def _full_network_cam(model, cls, layer_module, x, target, cam_target=None):
     net = model.source_net  # the learner's own network, BatchNorms not folded
     with cls(model=net, target_layers=[layer_module]) as cam:
         was = [p.requires_grad for p in net.parameters()]
         net.requires_grad_(True)  # pytorch-grad-cam's default route: gradients through the whole network
         try:
-            out = cam(input_tensor=x.clone(), targets=[ClassifierOutputTarget(target)])
+            out = cam(input_tensor=x.clone(), targets=[cam_target or ClassifierOutputTarget(target)])
             logits = cam.outputs.detach()
         finally:
             for p, w in zip(net.parameters(), was):
@@ -87,3 +87,17 @@ def test_unknown_method_layer_and_target_are_refused(model):
         model.explain(draw_photo(1, 64, 64), layer="layer9")
     with pytest.raises(ValueError, match="unknown target"):
         model.explain(draw_photo(1, 64, 64), target="cat")
+
+
+
+def test_margin_target_equals_pytorch_grad_cam_on_the_logit_difference(model):
+    photo = load_photo(draw_photo(31, 170, 130))
+    e = model.explain_batch([photo], target="margin")[0]
+    assert e.target == "fake − real" and e.probs == model.explain_batch([photo])[0].probs
+    x = model.prepare([photo])
+    layer_module = model.source_net.get_submodule(model.layers["layer4"])
+    fake, real = model.vocab.index("fake"), model.vocab.index("real")
+    expected, _ = _full_network_cam(model, GradCAM, layer_module, x, None,
+                                    cam_target=lambda out: out[fake] - out[real])
+    h, w = x.shape[-2:]
+    np.testing.assert_allclose(scale_cam_image(scale_cam_image(e.raw_cam[None], (w, h))), expected, atol=1e-4)
