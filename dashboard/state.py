@@ -194,13 +194,13 @@ def stored_overlay(_mdl: Model, model_sha: str, _row: Row, image_sha: str, path:
 
 
 @st.cache_data(max_entries=64, show_spinner="Scoring the map (about 25 forward passes)…")
-def faithfulness(_mdl: Model, model_sha: str, _photo: Photo, image_sha: str, target: str, method: str) -> dict:
+def faithfulness(_mdl: Model, model_sha: str, _photo: Photo, image_sha: str, target: str | None, method: str) -> dict:
     """ROAD faithfulness of one photo's map (:func:`facefake_core.analysis.faithfulness`)."""
     return analysis.faithfulness(_mdl, _photo, target, method)
 
 
 @st.cache_data(max_entries=32, show_spinner="Randomising a copy of the network, layer by layer…")
-def sanity(_mdl: Model, model_sha: str, _photo: Photo, image_sha: str, target: str, method: str) -> dict:
+def sanity(_mdl: Model, model_sha: str, _photo: Photo, image_sha: str, target: str | None, method: str) -> dict:
     """Cascading randomisation of one photo's map (:func:`facefake_core.analysis.sanity`), with the maps."""
     return analysis.sanity(_mdl, _photo, target, method, with_maps=True)
 

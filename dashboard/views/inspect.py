@@ -51,11 +51,11 @@ def main() -> None:
     notes = [*photo.notes, f"crop box {e.crop_box}", f"CAM peak {float(e.raw_cam.max()):.4g}"
              + (f" (shared scale {vmax:.4g})" if vmax is not None else "")]
     st.caption(" · ".join(notes))
-    _faithfulness(model, photo, e.target, cam.method, cam.layer)
-    _sanity(model, photo, e.target, cam.method, cam.layer, cam.colormap)
+    _faithfulness(model, photo, cam.target, cam.method, cam.layer)
+    _sanity(model, photo, cam.target, cam.method, cam.layer, cam.colormap)
 
 
-def _faithfulness(model, photo, target: str, method: str, layer: str | None) -> None:
+def _faithfulness(model, photo, target: str | None, method: str, layer: str | None) -> None:
     """ROAD score of the map shown, against a random map and a Sobel edge map (on request: ~25 forward passes)."""
     with st.expander("Can this map be trusted? (faithfulness)"):
         st.caption("ROAD removes the 20-80% most relevant pixels (MoRF) and, separately, the least relevant (LeRF), "
@@ -75,7 +75,7 @@ def _faithfulness(model, photo, target: str, method: str, layer: str | None) -> 
         st.plotly_chart(figures.road_figure(f), key="inspect_road", config={"displayModeBar": False})
 
 
-def _sanity(model, photo, target: str, method: str, layer: str | None, colormap: str) -> None:
+def _sanity(model, photo, target: str | None, method: str, layer: str | None, colormap: str) -> None:
     """Cascading randomisation of the map shown: the maps in a row, with Spearman and SSIM against the original."""
     with st.expander("Sanity check (does the map depend on the weights?)"):
         st.caption("A copy of the network is re-initialised from the head down, one more layer at a time; the loaded "

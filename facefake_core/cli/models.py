@@ -45,13 +45,13 @@ def cmd_explain(args, progress) -> int:
                         outline=not args.no_box)
     Path(args.out).write_bytes(png_bytes(drawn))
     data = e.to_dict() | {"path": args.image, "out": args.out}
-    text = (f"{args.image}: {e.label} (P({e.target})={e.probs[e.target]:.3f}); {e.method} on "
+    text = (f"{args.image}: {e.label} (P({e.label})={e.probs[e.label]:.3f}); {e.method} for {e.target} on "
             f"{e.layer} written to {args.out}, crop box {e.crop_box}")
     if args.faithfulness:
         if args.layer not in (None, model.info.target_layer):
             raise ValueError("--faithfulness scores the model's default CAM layer; drop --layer")
         fill = load_photo(args.fill) if args.fill else None
-        f = faithfulness(model, load_photo(args.image), e.target, args.method, fill=fill)
+        f = faithfulness(model, load_photo(args.image), args.target, args.method, fill=fill)
         data["faithfulness"] = f["faithfulness"]
         if fill is not None:
             data["faithfulness_fill"] = f["fill"]
@@ -62,7 +62,7 @@ def cmd_explain(args, progress) -> int:
     if args.sanity:
         if args.layer not in (None, model.info.target_layer):
             raise ValueError("--sanity checks the model's default CAM layer; drop --layer")
-        s = sanity(model, load_photo(args.image), e.target, args.method)
+        s = sanity(model, load_photo(args.image), args.target, args.method)
         data["sanity"] = s["sanity"]
         data["sanity_verdict"] = s["verdict"]
         steps = ", ".join(f"{r['randomized']} {_num(r['spearman'])} / {_num(r['ssim'])}" for r in s["sanity"])

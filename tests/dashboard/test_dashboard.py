@@ -150,6 +150,9 @@ def test_inspect_scores_the_maps_faithfulness(env):
     at.toggle(key="inspect_sanity").set_value(True).run()
     ok(at)
     assert len(at.image) == before + 6  # the original map and five randomised ones, in a row
+    at.selectbox(key="inspect_target").set_value("margin").run()  # the checks follow the map shown
+    ok(at)
+    assert "fake − real" in at.image[1].proto.imgs[0].caption
 
 
 def test_inspect_unreadable_upload_is_one_line(env):
