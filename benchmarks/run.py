@@ -15,6 +15,8 @@ Figures (targets from issue 7):
   reeval_speedup        first evaluation time over re-evaluation time of the same set            >= 100
   page_open_s_1000      server-side script time of the Hard set page on a stored 1,000-image set  <= 1.5 s
   peak_rss_gb_5000      peak resident memory of a 5,000-image evaluation (with --memory 5000)     <= 2.5 GB
+  stage_*_ms            per-image cost of each stage alone (read, decode, preprocess, focus, forward, CAM tail,
+                        store write), so that a regression names its stage (issue 19)
 The model is a random-init fastai vision_learner(resnet50, pretrained=False) at 256 px, like the seed's.
 """
 
@@ -128,6 +130,7 @@ def bench(work: Path, repeat: int, n_eval: int, batch_size: int, eval_repeat: in
     again = evaluate(model, work / "set", store=store, batch_size=batch_size)
     t_re = time.perf_counter() - t
     assert again.computed == 0
+    out.update(stage_costs(model, paths, batch_size, Store(work / "stages.sqlite")))
     fwd_ips, lanes_ips, eval_ips = (statistics.median(run[i] for run in runs) for i in range(3))
     out.update(lanes=lanes, threads_per_lane=threads, forward_batch_ips=fwd_ips, forward_lanes_ips=lanes_ips,
                eval_ips=eval_ips, eval_over_forward=statistics.median(e / f for f, _, e in runs),
@@ -135,6 +138,47 @@ def bench(work: Path, repeat: int, n_eval: int, batch_size: int, eval_repeat: in
                eval_over_lane_forward=statistics.median(e / f for _, f, e in runs),
                eval_s=n_eval / eval_ips, reeval_s=t_re, reeval_speedup=t_eval / t_re, n_eval=n_eval)
     return out
+
+
+def stage_costs(model, paths: list[Path], batch_size: int, store) -> dict:
+    """Per-image CPU costs of the evaluator's stages, each timed alone over the same images (ms per image):
+    reading the bytes, decoding (EXIF and mode conversion included), fastai's preprocessing, the focus measures,
+    the forward pass, the CAM's tail (one-pass prediction + CAM minus the forward alone), and the store write."""
+    import numpy as np
+
+    from facefake_core.imaging import decode, measure_focus, read_bytes
+    from facefake_core.model import predict_and_cam
+
+    n = len(paths)
+    t0 = time.perf_counter()
+    data = [read_bytes(p) for p in paths]
+    t1 = time.perf_counter()
+    pixels = [decode(d, p.name)[0] for d, p in zip(data, paths)]
+    t2 = time.perf_counter()
+    items = [model.prep.item(px) for px in pixels]
+    t3 = time.perf_counter()
+    for px in pixels:
+        measure_focus(px)
+    t4 = time.perf_counter()
+    xs = [model.batch(items[i: i + batch_size]) for i in range(0, n, batch_size)]
+    forward_batch(model, xs[0])
+    t5 = time.perf_counter()
+    for x in xs:
+        forward_batch(model, x)
+    t6 = time.perf_counter()
+    split = model.split()
+    outs = [predict_and_cam(split, x) for x in xs]
+    t7 = time.perf_counter()
+    cams = np.concatenate([o.raw_cam for o in outs])
+    rows = [(f"{i:064x}", {"fake": 0.5, "real": 0.5}, cam, "layer4", None) for i, cam in enumerate(cams)]
+    t8 = time.perf_counter()
+    for i in range(0, n, batch_size):
+        store.put_results("stage-bench", rows[i: i + batch_size])
+    t9 = time.perf_counter()
+    ms = lambda a, b: (b - a) / n * 1e3  # noqa: E731
+    return {"stage_read_ms": ms(t0, t1), "stage_decode_ms": ms(t1, t2), "stage_preprocess_ms": ms(t2, t3),
+            "stage_focus_ms": ms(t3, t4), "stage_forward_ms": ms(t5, t6), "stage_cam_tail_ms": ms(t6, t7) - ms(t5, t6),
+            "stage_store_ms": ms(t8, t9), "stage_images": n, "stage_size": "x".join(map(str, pixels[0].shape[1::-1]))}
 
 
 def forward_batch(model, x) -> None:
