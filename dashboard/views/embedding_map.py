@@ -122,11 +122,12 @@ def _rounds(model: Model, source: str, method: str, seed: int, threshold: float,
     if missing and st.button(f"Evaluate {', '.join(missing)} on this set", key=f"{KEY}_rd_run"):
         try:
             for i, (name, mdl, ev) in enumerate(named):
-                if ev is None:
-                    with progress_bar(f"Evaluating {name}") as progress:
-                        named[i] = (name, mdl, state.run_evaluation(mdl, source, progress))
+                if ev is None:  # heavy work: through the server's queue in public mode, as on the other pages
+                    with mode.queued(f"The evaluation of {name}", f"{KEY}_rd_{i}") as guard, \
+                            progress_bar(f"Evaluating {name}") as progress:
+                        named[i] = (name, mdl, state.run_evaluation(mdl, source, guard(progress)))
         except FacefakeError as err:
-            st.error(f"{err}")
+            st.error(mode.say(err))
             return
     for col, (name, mdl, ev) in zip(st.columns(len(named)), named):
         with col:
