@@ -19,7 +19,7 @@ import streamlit as st
 
 from facefake_core import FacefakeError, Model
 from facefake_core.demo import LABELS, STYLES
-from facefake_core.evaluation import IMAGE_EXTS, Row
+from facefake_core.evaluation import IMAGE_EXTS, Evaluation, Row
 from facefake_core.imaging import Photo
 
 from . import inputs, mode, state
@@ -309,3 +309,14 @@ def hardset_picker(key: str, deep_link: bool = False) -> str | None:
             st.error(str(err))
             return None
     return str(paths.hardset)
+
+
+def evaluated_set(model: Model) -> tuple[str | None, Evaluation | None]:
+    """The linked set (``?set=``) if it is evaluated with this model, else this session's last set; ``(source, ev)``
+    (``ev`` is ``None`` when neither is evaluated in this server)."""
+    sources = [s for s in (set_from_link(st.query_params.get("set")), st.session_state.get(HARDSET_KEY)) if s]
+    for source in sources:
+        ev = state.evaluation(model, source)
+        if ev is not None:
+            return source, ev
+    return (sources[0] if sources else None), None

@@ -23,7 +23,7 @@ from facefake_core.evaluation import Evaluation, Row, predict_at
 from facefake_core.imaging import NARROW_DOF_THRESHOLD, VARIANTS, cam_overlay
 
 from dashboard import dof_figures, mode, state
-from dashboard.pickers import HARDSET_KEY, image_link, is_sha, set_from_link, set_link
+from dashboard.pickers import evaluated_set, image_link, is_sha, set_link
 from dashboard.widgets import progress_bar, require_model
 
 KEY = "dof"
@@ -32,16 +32,6 @@ PERCENT = st.column_config.NumberColumn(format="percent")
 
 
 # -- sections -----------------------------------------------------------------------------------------------
-def _evaluated_set(model: Model) -> tuple[str | None, Evaluation | None]:
-    """The linked set if it is evaluated with this model, else this session's last set; ``(source, ev)``."""
-    sources = [s for s in (set_from_link(st.query_params.get("set")), st.session_state.get(HARDSET_KEY)) if s]
-    for source in sources:
-        ev = state.evaluation(model, source)
-        if ev is not None:
-            return source, ev
-    return (sources[0] if sources else None), None
-
-
 def _bins(ev: Evaluation, threshold: float) -> None:
     n = st.number_input("Quantile bins of the depth-of-field score", 1, 10, 4, key=f"{KEY}_bins")
     table = error_by_dof(ev, threshold, int(n))
@@ -237,7 +227,7 @@ def main() -> None:
     model = require_model()
     if model is None:
         return
-    source, ev = _evaluated_set(model)
+    source, ev = evaluated_set(model)
     if ev is None:
         st.info("No hard set has been evaluated with this model yet: evaluate one on the Hard set page first.")
         link = set_link(source) if source else ""

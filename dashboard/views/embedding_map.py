@@ -21,22 +21,12 @@ from facefake_core.analysis import EMBED_METHODS, map_frame
 from facefake_core.evaluation import Evaluation
 
 from dashboard import map_figures, mode, sidebar, state
-from dashboard.pickers import HARDSET_KEY, forget_link, model_sources, set_from_link, set_link
+from dashboard.pickers import evaluated_set, forget_link, model_sources, set_link
 from dashboard.widgets import progress_bar, require_model
 
 KEY = "map"
 SELECTED = f"{KEY}_selected"  # session state: the gallery's image paths, filled by a selection on the map
 GALLERY_MAX = 24
-
-
-def _evaluated_set(model: Model) -> tuple[str | None, Evaluation | None]:
-    """The linked set if it is evaluated with this model, else this session's last set; ``(source, ev)``."""
-    sources = [s for s in (set_from_link(st.query_params.get("set")), st.session_state.get(HARDSET_KEY)) if s]
-    for source in sources:
-        ev = state.evaluation(model, source)
-        if ev is not None:
-            return source, ev
-    return (sources[0] if sources else None), None
 
 
 def _on_select() -> None:
@@ -145,7 +135,7 @@ def main() -> None:
     model = require_model()
     if model is None:
         return
-    source, ev = _evaluated_set(model)
+    source, ev = evaluated_set(model)
     if ev is None:
         st.info("No hard set has been evaluated with this model in this session yet." if source is None else
                 f"{mode.name(source)} has not been evaluated with this model yet.")
