@@ -50,7 +50,7 @@ def cmd_evaluate(args, progress) -> int:
     model = load(args, progress)
     store = Store(args.store) if args.store else Store()
     ev = evaluate(model, hard_set(args, model.vocab), store=store, batch_size=args.batch_size, progress=progress,
-                  with_focus=not args.no_focus)
+                  with_focus=not args.no_focus, engine=args.engine, address=args.address)
     m = ev.metrics(args.threshold)
     slices = slice_report(ev, args.threshold, file_infos(ev, store), ci=not args.no_ci) if ev.rows else {}
     data = {**ev.to_dict(args.threshold), "slices": slices}
@@ -119,6 +119,11 @@ def register(sub) -> None:
     p.add_argument("--store", default=None, help=f"results database (default: {CONFIG.store_path})")
     p.add_argument("--no-focus", action="store_true", help="skip the depth-of-field measures")
     p.add_argument("--no-ci", action="store_true", help="skip the slices' bootstrap confidence intervals")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help='where the model work runs: this process, or Ray (needs pip install "ray[data]==2.60.0"); '
+                        "either way only this process writes the store")
+    p.add_argument("--address", default=None, metavar="HOST:6379",
+                   help="with --engine ray: an existing Ray cluster (default: $RAY_ADDRESS, else a local instance)")
     add_common(p)
     p.set_defaults(func=cmd_evaluate)
 

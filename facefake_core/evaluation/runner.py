@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from ..config import CONFIG
-from ..errors import ImageLoadError
+from ..errors import EngineError, ImageLoadError
 from ..imaging.focus import FOCUS_VERSION, FocusMeasures, cam_in_bokeh, measure_focus
 from ..imaging.geometry import map_to_photo
 from ..imaging.photo import decode, read_bytes
@@ -104,6 +104,7 @@ class Evaluation:
     errors: tuple[Row, ...]
     computed: int
     reused: int
+    engine: str = "local"
 
     @property
     def positive(self) -> str:
@@ -129,7 +130,7 @@ class Evaluation:
     def to_dict(self, threshold: float = CONFIG.threshold) -> dict:
         return {**self.metrics(threshold).to_dict(), "calibration": self.calibration().to_dict(),
                 "best_threshold": self.best_threshold(threshold).to_dict(), "computed": self.computed,
-                "reused": self.reused, "rows": [r.to_dict() for r in self.rows],
+                "reused": self.reused, "engine": self.engine, "rows": [r.to_dict() for r in self.rows],
                 "errors": [r.to_dict() for r in self.errors]}
 
 
@@ -252,7 +253,8 @@ def _fill_features(model: Model, store: Store, todo: list[tuple[str, str]], batc
 
 def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store | None = None,
              batch_size: int | None = None, progress: Progress | None = None, with_cam: bool = True,
-             with_focus: bool = True, workers: int | None = None, lanes: int | None = None) -> Evaluation:
+             with_focus: bool = True, workers: int | None = None, lanes: int | None = None, engine: str = "local",
+             address: str | None = None) -> Evaluation:
     """Evaluate ``model`` on a hard set, reusing and filling the store.
 
     Each new row is stored with its feature vector from the same pass. Rows already stored without one (from before
@@ -271,10 +273,21 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
             model's lanes instead (:func:`cpu_lanes`).
         lanes: on the CPU, batches run in parallel (default: :func:`cpu_lanes`); 1 runs one model thread on all
             of torch's threads, fed by the decoding threads.
+        engine: ``"local"`` (this process) or ``"ray"`` (a Ray cluster, :mod:`.ray_engine`): the same rows, and
+            either way only this process writes the store.
+        address: with ``engine="ray"``, the cluster (``HOST:6379``); ``None`` uses ``$RAY_ADDRESS`` or a new
+            local Ray instance.
 
     Raises:
         HardSetError: the set's layout cannot be evaluated (before any model work).
+        EngineError: an unknown engine, or Ray missing or unreachable.
     """
+    if engine not in ("local", "ray"):
+        raise EngineError(f"unknown engine {engine!r}; use local or ray")
+    if engine == "ray":  # before any work: Ray missing or a cluster out of reach is a one-line error
+        from .ray_engine import connect
+
+        connect(address)
     hs = source if isinstance(source, HardSet) else discover(source, model.vocab)
     store = store or Store()
     sha = model.info.sha256
@@ -302,8 +315,14 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
         def run(batch: Batch, prepared: list):
             return _run_batch(model, split, batch, prepared)
 
-        stream = (in_lanes(run, batches, prepare, lanes, threads) if lanes > 1
-                  else pipelined(run, batches, prepare, pool))
+        if engine == "ray":  # the same (batch, result) stream, computed on Ray; the loop below stores it
+            from .ray_engine import stream as ray_stream
+
+            stream = ray_stream(model, todo, known, batch_size=batch_size, with_cam=with_cam, with_focus=with_focus,
+                                address=address)
+        else:
+            stream = (in_lanes(run, batches, prepare, lanes, threads) if lanes > 1
+                      else pipelined(run, batches, prepare, pool))
         with closing(stream):  # a caller that stops (an exception from progress) stops the lanes at once
             for batch, (new, errors, states, feats) in stream:
                 decode_errors.update(errors)
@@ -332,4 +351,4 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
             continue
         rows.append(Row.from_stored(it, h, stored[h]))
     return Evaluation(sha, model.vocab, hs.source, tuple(rows), tuple(errors), computed=total - len(decode_errors),
-                      reused=len(rows) - (total - len(decode_errors)))
+                      reused=len(rows) - (total - len(decode_errors)), engine=engine)
