@@ -176,10 +176,10 @@ def evaluation(mdl: Model, source: str) -> Evaluation | None:
     return _evaluations().get((mdl.info.sha256, source))
 
 
-def run_evaluation(mdl: Model, source: str, progress: Progress | None = None) -> Evaluation:
-    """Evaluate ``source`` (reusing the store, so known images cost nothing) and remember the result."""
-    return _evaluations().compute((mdl.info.sha256, source),
-                                  lambda: _evaluate(mdl, source, store=store(), progress=progress), refresh=True)
+def run_evaluation(mdl: Model, source: str, progress: Progress | None = None, engine: str = "local") -> Evaluation:
+    """Evaluate ``source`` (reusing the store, so known images cost nothing) on ``engine`` and remember the result."""
+    return _evaluations().compute((mdl.info.sha256, source), lambda: _evaluate(
+        mdl, source, store=store(), progress=progress, engine=engine), refresh=True)
 
 
 @st.cache_data(max_entries=1024, show_spinner=False)

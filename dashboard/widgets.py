@@ -18,6 +18,18 @@ SRC_KEY, WHY_KEY = "model_src", "model_why"  # session state: the source the sid
 PREDICTED = "predicted class"
 
 
+def engine_choice(key: str, public: bool) -> str:
+    """Where an evaluation runs: ``"local"``, or ``"ray"`` when Ray is installed and the server is not public (a
+    visitor does not start Ray processes on the server). A small radio next to the Evaluate button."""
+    from facefake_core.evaluation.ray_engine import available
+
+    if public or not available():
+        return "local"
+    return st.radio("Engine", ["local", "ray"], horizontal=True, key=f"{key}_engine",
+                    help="ray: Ray Data on this machine, or the cluster RAY_ADDRESS names; the same rows, "
+                         "the same store") or "local"
+
+
 @contextmanager
 def progress_bar(text: str, where=None) -> Iterator:
     """A ``progress(done, total, what)`` callback drawing one ``st.progress`` bar, removed when the work ends."""

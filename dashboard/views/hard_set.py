@@ -27,7 +27,7 @@ from facefake_core.evaluation import (
 from dashboard import evidence, figures, inputs, mode, state
 from dashboard.figures import cell_from_selection
 from dashboard.pickers import HARDSET_KEY, hardset_picker, image_link, set_link, write_link
-from dashboard.widgets import progress_bar, require_model
+from dashboard.widgets import engine_choice, progress_bar, require_model
 
 KEY = "hs"
 NO_MARK = "no mark"
@@ -211,6 +211,7 @@ def main() -> None:
         return
     ev = state.evaluation(model, source)
     linked = st.query_params.get("set") == set_link(source)
+    engine = engine_choice(KEY, mode.public())
     again = st.button("Evaluate" if ev is None else "Evaluate again (only new images run the model)",
                       type="primary", key=f"{KEY}_run")
     if mode.cancelled(KEY):  # and a linked set is not evaluated again by itself until Evaluate is pressed
@@ -220,7 +221,7 @@ def main() -> None:
         st.session_state.pop(f"{KEY}_stopped", None)
         try:
             with mode.queued("The evaluation", KEY) as guard, progress_bar("Evaluating the set") as progress:
-                ev = state.run_evaluation(model, source, guard(progress))
+                ev = state.run_evaluation(model, source, guard(progress), engine=engine)
         except FacefakeError as err:
             st.error(mode.say(err))
             return
@@ -230,7 +231,7 @@ def main() -> None:
     write_link("set", KEY, set_link(source))
     st.session_state[HARDSET_KEY] = source
     st.caption(f"{len(ev.rows)} images · {ev.computed} run through the model, {ev.reused} read from the store · "
-               f"{len(ev.errors)} unreadable")
+               f"{len(ev.errors)} unreadable" + (f" · {ev.engine} engine" if ev.engine != "local" else ""))
     if ev.errors:
         with st.expander(f"{len(ev.errors)} unreadable files"):
             st.text("\n".join(mode.say(r.error or mode.name(r.path, [source])) for r in ev.errors))
