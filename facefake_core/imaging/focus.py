@@ -63,8 +63,8 @@ FACE_WIDTH = 64
 FALLBACK_SIZE = 192
 #: Most the working copy is enlarged (a small photo is enlarged to the face's scale, but adds no detail).
 MAX_UPSCALE = 2.0
-#: Side of a sharpness block, in working-copy pixels (a face is FACE_WIDTH / BLOCK, about 5, blocks wide).
-BLOCK = 12
+#: Side of a sharpness block, in working-copy pixels (a face is FACE_WIDTH / BLOCK, about 4.6, blocks wide).
+BLOCK = 14
 #: Fine and coarse detail bands: differences of Gaussians at these sigmas (working px) and DOG_STEP times them.
 #: The fine band survives a camera's slight lens blur and JPEG; a defocus of a few pixels empties it.
 FINE_SIGMA = 1.5

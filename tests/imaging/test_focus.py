@@ -93,7 +93,8 @@ def test_narrow_dof_off_for_sharp_background_on_from_sigma_6(seed: int, noise: f
         m = measure_focus(portrait(seed, sigma=sigma, noise=noise, quality=quality)[0])
         assert m.narrow_dof, (sigma, m)
         assert m.dof_score >= focus.NARROW_DOF_THRESHOLD
-        assert m.defocus_fraction > 0.4  # the subject (face box, margin, shoulders) covers about half the frame
+        # The subject (the close-up's face box, its margin, the shoulders below) covers about 60% of the frame.
+        assert m.defocus_fraction > 0.3
 
 
 #: Sizes (longest side, px) a user's set comes in: the Kaggle 140k set's 256 px, FFHQ's 1024 px, phone photos.
@@ -216,7 +217,7 @@ def test_sharpness_map_and_defocus_mask_locate_the_blur() -> None:
 
 
 def test_large_photo_box_maps_back_to_original_pixels() -> None:
-    img, box = portrait(0, size=1024, sigma=12, noise=3, quality=90)
+    img, box = portrait(0, size=1024, sigma=24, noise=3, quality=90)  # sigma 6 px at 256 px: 4% of the face
     m = measure_focus(img)
     assert m.image_shape == (1024, 1024) and m.narrow_dof
     assert _overlap(m.face_box, box) > 0.8
