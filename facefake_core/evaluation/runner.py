@@ -190,6 +190,39 @@ def _focus_dict(state, raw: np.ndarray | None, box, hw) -> dict | None:
     return d
 
 
+def _fill_focus(model: Model, store: Store, todo: list[tuple[str, str, StoredResult]], known: dict,
+                pool: ThreadPoolExecutor, progress: Progress | None, chunk: int = 64) -> dict[str, StoredResult]:
+    """Focus measures for rows already stored without them (evaluated with ``with_focus=False``, under an older focus
+    rule, or deferred on an accelerator): decoding and the measures only, no model work. The CAM's shares come from
+    each row's stored CAM grid. Returns the updated results; an unreadable file keeps its row as it was."""
+
+    def one(item: tuple[str, str, StoredResult]):
+        path, h, s = item
+        m = known.get(h)
+        if m is None:
+            try:
+                m = measure_focus(decode(read_bytes(path), os.path.basename(path))[0])
+            except ImageLoadError:
+                return None
+        hw = tuple(m.image_shape)
+        shares = _focus_dict(m, s.cam, model.prep.crop_box(hw[1], hw[0]), hw)
+        return h, m, StoredResult(s.probs, s.cam, s.cam_layer, shares)
+
+    out: dict[str, StoredResult] = {}
+    if progress:
+        progress(0, len(todo), "focus measures")
+    for i in range(0, len(todo), chunk):
+        done = [r for r in pool.map(one, todo[i: i + chunk]) if r is not None]
+        store.put_result_focus(model.info.sha256, [(h, s.focus) for h, _, s in done])
+        fresh = [(h, m.to_dict(), m.block_map) for h, m, _ in done if h not in known]
+        if fresh:
+            store.put_focus(FOCUS_VERSION, fresh)
+        out.update({h: s for h, _, s in done})
+        if progress:
+            progress(min(i + chunk, len(todo)), len(todo), "focus measures")
+    return out
+
+
 def _run_batch(model: Model, split: SplitModel | None, batch: Batch, prepared: list) -> tuple[list, dict, list, list]:
     """Model work for one batch of prepared images: store rows ``(sha, probs, cam, layer, focus dict)``, errors by
     path, ``(sha, FocusMeasures)`` of each image that has them, and ``(sha, feature vector)`` from the same pass."""
@@ -253,8 +286,8 @@ def _fill_features(model: Model, store: Store, todo: list[tuple[str, str]], batc
 
 def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store | None = None,
              batch_size: int | None = None, progress: Progress | None = None, with_cam: bool = True,
-             with_focus: bool = True, workers: int | None = None, lanes: int | None = None, engine: str = "local",
-             address: str | None = None) -> Evaluation:
+             with_focus: bool = True, workers: int | None = None, lanes: int | None = None,
+             defer_focus: bool | None = None, engine: str = "local", address: str | None = None) -> Evaluation:
     """Evaluate ``model`` on a hard set, reusing and filling the store.
 
     Each new row is stored with its feature vector from the same pass. Rows already stored without one (from before
@@ -267,7 +300,9 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
         batch_size: images per forward pass (default: :func:`~facefake_core.model.default_batch_size`).
         progress: called as ``progress(done, total, what)``.
         with_cam: store the target layer's GradCAM grid of the predicted class with each row.
-        with_focus: store focus / depth-of-field measures with each row.
+        with_focus: store focus / depth-of-field measures with each row. Rows stored without them (a first pass
+            with ``with_focus=False``) or under an older focus rule get them with no model work: decoding and the
+            measures only, the CAM's shares from the stored CAM grid.
         workers: hashing threads, and decoding threads beside a single model thread (default:
             :func:`decode_workers`). On a CPU with more than one torch thread, images are decoded inside the
             model's lanes instead (:func:`cpu_lanes`).
@@ -277,6 +312,9 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
             either way only this process writes the store.
         address: with ``engine="ray"``, the cluster (``HOST:6379``); ``None`` uses ``$RAY_ADDRESS`` or a new
             local Ray instance.
+        defer_focus: measure focus after the model rows are stored instead of while decoding for the model
+            (default: on accelerators, so that the measures never stall the model; on the CPU they run in the lanes,
+            on the photo already decoded).
 
     Raises:
         HardSetError: the set's layout cannot be evaluated (before any model work).
@@ -296,8 +334,9 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
         hashes, read_errors = _hash_items(hs.items, store, pool)
         check_duplicates(hashes, hs.items)
         stored = store.get_results(sha, list(hashes.values()))
-        if with_focus:  # rows whose focus measures are missing or from an older rule are computed again
-            stored = {h: r for h, r in stored.items() if (r.focus or {}).get("focus_version") == FOCUS_VERSION}
+        # Rows whose focus measures are missing or from an older rule get them after the model work, without any.
+        refocus = [h for h, r in stored.items() if (r.focus or {}).get("focus_version") != FOCUS_VERSION] \
+            if with_focus else []
         todo = list({h: p for p, h in hashes.items() if h not in stored}.items())  # each new content once
         todo = [(p, h) for h, p in todo]
         decode_errors: dict[str, str] = {}
@@ -307,10 +346,15 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
         split = model.split() if with_cam else None
         batches = batches_of(todo, batch_size)
         lanes, threads = cpu_lanes(lanes=lanes) if model.device.type == "cpu" else (1, 0)
-        known = _known_focus(store, [h for _, h in todo]) if with_focus else {}  # measured for another model
+        # On the CPU the measures run in the lanes, on the decoded photo; on an accelerator they come after the model
+        # rows are stored, so that they never stall the model. Ray measures them in its CPU tasks, apart from the
+        # model's actors, so there they are always inline.
+        inline = with_focus and (engine == "ray" or model.device.type == "cpu" if defer_focus is None
+                                 else not defer_focus)
+        known = _known_focus(store, [h for _, h in todo] + refocus) if with_focus else {}  # from another model
 
         def prepare(path: str, h: str):
-            return _prepare(model, path, with_focus, known.get(h))
+            return _prepare(model, path, inline, known.get(h) if inline else None)
 
         def run(batch: Batch, prepared: list):
             return _run_batch(model, split, batch, prepared)
@@ -318,7 +362,7 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
         if engine == "ray":  # the same (batch, result) stream, computed on Ray; the loop below stores it
             from .ray_engine import stream as ray_stream
 
-            stream = ray_stream(model, todo, known, batch_size=batch_size, with_cam=with_cam, with_focus=with_focus,
+            stream = ray_stream(model, todo, known, batch_size=batch_size, with_cam=with_cam, with_focus=inline,
                                 address=address)
         else:
             stream = (in_lanes(run, batches, prepare, lanes, threads) if lanes > 1
@@ -335,6 +379,12 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
                 done += len(batch)
                 if progress:
                     progress(done, total, "evaluating")
+        if with_focus and not inline:
+            refocus += [h for _, h in todo if h in stored]
+        if refocus:
+            path_of = {h: p for p, h in hashes.items()}
+            stored.update(_fill_focus(model, store, [(path_of[h], h, stored[h]) for h in refocus], known, pool,
+                                      progress))
         fresh = {h for _, h in todo}
         lacking = [h for h in stored if h not in fresh] if head_split(model.net) is not None else []
         lacking = sorted(set(lacking) - set(store.get_features(sha, lacking)))

@@ -212,6 +212,13 @@ class Store:
             self._put_features(con, model_sha, features)
         return len(data)
 
+    def put_result_focus(self, model_sha: str, rows: Iterable[tuple[str, dict]]) -> None:
+        """Replace the focus dict of stored result rows, ``(image_sha, focus)``, leaving the rest of each row as it
+        is (a focus pass after the model's: ``evaluate(with_focus=False)`` first, or a newer focus rule)."""
+        data = [(json.dumps(focus), model_sha, sha) for sha, focus in rows]
+        with self._connect() as con:
+            con.executemany("UPDATE results SET focus=? WHERE model_sha=? AND image_sha=?", data)
+
     # -- feature vectors (the input of the head's final Linear, from the pass that gave the probabilities) -------
     def get_features(self, model_sha: str, image_shas: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored float16 ``(D,)`` feature vectors of one model for the given images (absent ones are missing)."""

@@ -78,20 +78,55 @@ def test_manifest_source(model, tmp_path):
     assert len(ev.rows) == 6 and {r.label for r in ev.rows} == {"fake", "real"}
 
 
-def test_rows_with_stale_focus_measures_are_recomputed(model, tmp_path):
+def _no_model_work(monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("model work for a focus-only pass")
+
+    for name in ("predict_and_cam", "forward_features"):
+        monkeypatch.setattr(f"facefake_core.evaluation.runner.{name}", boom)
+
+
+def test_rows_with_stale_focus_measures_get_new_ones_without_model_work(model, tmp_path, monkeypatch):
     store = Store(tmp_path / "s.sqlite")
     root = make_set(tmp_path / "set", extra_bad=False)
     first = evaluate(model, root, store=store)
-    # Rewrite one stored row as an older focus rule would have left it.
+    # Rewrite one stored row as an older focus rule would have left it, and forget its measures.
     r = first.rows[0]
     store.put_results(model.info.sha256, [(r.image_sha, r.probs, r.cam, "layer4", {"dof_score": 2.5})])
+    with store._connect() as con:
+        con.execute("DELETE FROM focus WHERE image_sha=?", (r.image_sha,))
+    _no_model_work(monkeypatch)
     again = evaluate(model, root, store=store)
-    assert again.computed == 1
-    new, old = again.rows[0].focus_dict(), r.focus_dict()
-    assert new["focus_version"] == old["focus_version"] and new["face_box"] == old["face_box"]
-    for k, v in old.items():  # CAM shares differ in the last digits: a batch of 1 against a batch of 6
-        if isinstance(v, float):
-            assert new[k] == pytest.approx(v, rel=1e-5), k
+    assert again.computed == 0 and again.reused == 6
+    assert again.rows[0].focus_dict() == r.focus_dict()  # the same measures and CAM shares, from the stored CAM
+    assert again.rows[0].probs == r.probs and np.array_equal(again.rows[0].cam, r.cam)
+    third = evaluate(model, root, store=store)  # and they were stored
+    assert third.rows[0].focus_dict() == r.focus_dict()
+
+
+@pytest.mark.parametrize("defer", [False, True])
+def test_a_first_pass_without_focus_is_filled_later_without_model_work(model, tmp_path, monkeypatch, defer):
+    """``with_focus=False`` (``--no-focus``) first, then a run that fills the measures and the CAM's shares from the
+    stored CAM: the rows equal one evaluation with focus inline (a fresh store); deferring does the same in one run."""
+    root = make_set(tmp_path / "set")
+    inline = evaluate(model, root, store=Store(tmp_path / "a.sqlite"), defer_focus=False)
+    if defer:
+        later = evaluate(model, root, store=Store(tmp_path / "b.sqlite"), defer_focus=True)
+    else:
+        store = Store(tmp_path / "b.sqlite")
+        fast = evaluate(model, root, store=store, with_focus=False)
+        assert fast.computed == 6 and all(r.focus is None and r.bokeh_share is None for r in fast.rows)
+        _no_model_work(monkeypatch)
+        seen = []
+        later = evaluate(model, root, store=store, progress=lambda d, t, what: seen.append((d, t, what)))
+        assert later.computed == 0 and (6, 6, "focus measures") in seen  # the page's "focus measures: 100%"
+    assert len(later.rows) == 6 and len(later.errors) == 1  # the unreadable file is still an error row
+    for a, b in zip(inline.rows, later.rows):
+        assert a.probs == pytest.approx(b.probs, abs=1e-6)
+        fa, fb = a.focus_dict(), b.focus_dict()
+        assert fa.keys() == fb.keys() and "bokeh_share" in fa
+        for k, v in fa.items():
+            assert fb[k] == (pytest.approx(v, rel=1e-5, abs=1e-9) if isinstance(v, float) else v), k
 
 
 def test_cpu_lanes_share_out_the_threads():
