@@ -112,32 +112,43 @@ def _stored(db: Path) -> int:
         return 0
 
 
+def _kaggle_replica(root: Path) -> Path:
+    """Kaggle's 140k layout in small: ``real_vs_fake/real-vs-fake/{train,valid,test}/{fake,real}/``."""
+    top = root / "real_vs_fake" / "real-vs-fake"
+    make_image_folder(top / "test", n=6)
+    for split in ("train", "valid"):
+        make_image_folder(top / split, n=1)
+    return top
+
+
 def test_a_driver_killed_with_kill_9_resumes_with_what_is_missing(cluster, learner_pkl, tmp_path, capsys):
-    root = make_image_folder(tmp_path / "set", n=6)
+    top = _kaggle_replica(tmp_path)
     db = tmp_path / "ray.db"
-    cmd = [sys.executable, "-m", "facefake_core", "evaluate", str(root), "--model", str(learner_pkl), "--store",
-           str(db), "--engine", "ray", "--address", cluster, "--batch-size", "2", "--no-focus", "--no-ci", "--json"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ})
-    deadline = time.monotonic() + 120
+    args = ["evaluate", str(top), "--split", "test", "--model", str(learner_pkl), "--batch-size", "2", "--no-focus",
+            "--no-ci", "--json"]
+    ray_args = [*args, "--store", str(db), "--engine", "ray", "--address", cluster]
+    proc = subprocess.Popen([sys.executable, "-m", "facefake_core", *ray_args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env={**os.environ})
+    deadline = time.monotonic() + 180
     while _stored(db) == 0 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     before = _stored(db)
     assert 0 < before < 12, proc.stderr.read().decode()[-2000:]
-    assert main(["evaluate", str(root), "--model", str(learner_pkl), "--store", str(db), "--engine", "ray",
-                 "--address", cluster, "--batch-size", "2", "--no-focus", "--no-ci", "--json"]) == 0
+    assert main(ray_args) == 0  # started again, on the same cluster
     out = json.loads(capsys.readouterr().out)  # stdout is the JSON alone: Ray's lines are quiet
     assert out["engine"] == "ray"
     assert (out["computed"], out["reused"]) == (12 - before, before)
     assert _stored(db) == 12 and len(out["rows"]) == 12 and not out["errors"]
-
-
-def test_the_cli_names_the_local_engine(model, learner_pkl, tmp_path, capsys):
-    root = make_image_folder(tmp_path / "set", n=1)
-    assert main(["evaluate", str(root), "--model", str(learner_pkl), "--store", str(tmp_path / "s.db"),
-                 "--no-focus", "--no-ci", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["engine"] == "local"
+    # and the rows are the local engine's, read from the CLI's JSON as a user would
+    assert main([*args, "--store", str(tmp_path / "local.db")]) == 0
+    local = json.loads(capsys.readouterr().out)
+    assert local["engine"] == "local"
+    assert [(r["path"], r["label"], r["pred"]) for r in out["rows"]] == [
+        (r["path"], r["label"], r["pred"]) for r in local["rows"]]
+    for r, q in zip(out["rows"], local["rows"]):
+        assert r["probs"] == pytest.approx(q["probs"], abs=1e-5)
 
 
 def test_without_ray_the_engine_is_a_one_line_error(model, tmp_path, monkeypatch, capsys):
