@@ -184,9 +184,10 @@ def run_evaluation(mdl: Model, source: str, progress: Progress | None = None) ->
 
 @st.cache_data(max_entries=1024, show_spinner=False)
 def stored_overlay(_mdl: Model, model_sha: str, _row: Row, image_sha: str, path: str, colormap: str, alpha: float,
-                   size: int | None, vmax: float | None = None) -> np.ndarray:
-    """An evaluated image with its stored CAM drawn on it (no model run), shrunk to ``size`` when given."""
-    cam = stored_cam(_row)
+                   size: int | None, vmax: float | None = None, cls: str | None = None) -> np.ndarray:
+    """An evaluated image with its stored CAM of class ``cls`` (default: the predicted one) drawn on it (no model
+    run), shrunk to ``size`` when given. Raises ``ValueError`` when no map of that class is stored."""
+    cam = stored_cam(_row, cls)
     pixels = load_photo(path).pixels
     h, w = pixels.shape[:2]
     out = cam_overlay(pixels, cam, _mdl.prep.crop_box(w, h), vmax=vmax, alpha=alpha, colormap=colormap)
