@@ -244,6 +244,22 @@ def robustness(mdl: Model, ev: Evaluation, source: str, edits: tuple[tuple[str, 
                                                                   progress=progress), refresh=True)
 
 
+@st.cache_resource(show_spinner=False)
+def _method_tables() -> Registry:
+    return Registry(size=16)
+
+
+def method_table(mdl: Model, rows: list[Row], methods: tuple[str, ...], target: str | None,
+                 progress: Progress | None = None, run: bool = False):
+    """Which CAM method is most faithful on these rows (:func:`facefake_core.analysis.method_table`), computed when
+    ``run``, else this server's last result for the same model, images, methods and target (or ``None``)."""
+    key = (mdl.info.sha256, tuple(r.image_sha for r in rows), methods, target)
+    if not run:
+        return _method_tables().get(key)
+    return _method_tables().compute(key, lambda: analysis.method_table(mdl, rows, methods, target, progress=progress),
+                                    refresh=True)
+
+
 # -- depth of field (views/depth_of_field.py) -----------------------------------------------------------------
 # The set-level summaries draw progress bars, so like evaluations they live in a registry filled outside any cached
 # function, keyed by model sha + set + the set's images + settings.

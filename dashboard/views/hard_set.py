@@ -268,6 +268,8 @@ def main() -> None:
     st.subheader(f"Errors at {threshold:.2f}: {len(errors)}, most wrong first")
     _gallery(model, shown, errors, f"{KEY}_errg", marks, cls)
     _detail(model, ev, threshold, marks, source, cls)
+    st.subheader("Which CAM method is most faithful?")
+    evidence.method_faithfulness(model, shown, threshold, cls, KEY)
     st.subheader("Robustness over the whole set")
     evidence.robustness([(name, model, ev)], source, KEY)
     st.subheader("Shortcut audit")

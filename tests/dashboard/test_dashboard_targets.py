@@ -133,3 +133,34 @@ def test_rounds_compare_both_rounds_under_one_class(env, demo, drawn):
         expected = [r.class_cams[choice] for r in rows.values()]
         for grid in drawn:
             assert any(np.array_equal(grid, e) for e in expected)
+
+
+def test_hard_set_scores_the_cam_methods_on_the_errors(env, learner_pkl):
+    from facefake_core.analysis import faithfulness
+    from facefake_core.imaging import load_photo
+
+    import dashboard.state as state
+
+    folder = make_image_folder(env / "set", n=2)
+    at = start("views/hard_set.py")
+    at.text_input(key="hs_path").input(str(folder)).run()
+    button(at, "hs_run").click().run()
+    at.slider(key="hs_threshold").set_value(0.999).run()  # the two fakes are the errors
+    at.number_input(key="hs_mf_n").set_value(2).run()
+    at.multiselect(key="hs_mf_methods").set_value(["gradcam", "eigencam"]).run()
+    ok(at)
+    is_table = lambda d: "beats_random" in d.value.columns  # noqa: E731
+    assert not any(is_table(d) for d in at.dataframe)  # nothing is computed before the button
+    button(at, "hs_mf_run").click().run()
+    ok(at)
+    table = next(d.value for d in at.dataframe if is_table(d))
+    assert list(table["method"])[-2:] == ["random", "sobel"] and set(table["method"]) >= {"gradcam", "eigencam"}
+    assert any("Most faithful for this model here" in m.value and "maps of fake" in m.value for m in at.markdown)
+    model = state.loaded_model(str(learner_pkl), False)  # the page's model (FACEFAKE_MODEL)
+    direct = [faithfulness(model, load_photo(str(p)), "fake", "gradcam")["faithfulness"]["road_combined"]
+              for p in sorted((folder / "fake").iterdir())]
+    mean = float(table.set_index("method").loc["gradcam", "mean"])
+    assert mean == pytest.approx(sum(direct) / 2, abs=1e-4)
+    at.run()  # the next run shows the same table without the button
+    ok(at)
+    assert any(is_table(d) for d in at.dataframe)
