@@ -115,3 +115,21 @@ def cam_controls(key: str, vocab: tuple[str, ...], layers: tuple[str, ...] | Non
                      key=f"{key}_scale",
                      help="Per image: each map spans the full colour range. Shared: one scale, so strengths compare.")
     return CamSettings(method, None if target == PREDICTED else target, layer, alpha, colormap, scale != "per image")
+
+
+def map_class(key: str, vocab: tuple[str, ...], positive: str, with_predicted: bool = True, where=None) -> str | None:
+    """Which class the stored heatmaps explain: a class (default: the positive one, fake: "where the model looked
+    for fake evidence") or, with ``with_predicted``, each image's predicted class (returned as ``None``)."""
+    options = [*vocab, *([PREDICTED] if with_predicted else [])]
+    choice = (where or st).radio(
+        "Heatmaps explain", options, index=options.index(positive) if positive in options else 0, horizontal=True,
+        key=key, format_func=lambda o: f"{o} (where it looked for {o} evidence)" if o == positive else o,
+        help="The class each stored Grad-CAM explains (predicted: each image's more probable class). For a fake "
+             "called real, the real-class map only shows an absence of evidence; the fake-class map shows where the "
+             "model looked for fake.")
+    return None if choice == PREDICTED else choice
+
+
+def map_caption(row_pred: str, cls: str | None) -> str:
+    """How a stored map names the class it explains (``cls=None``: the row's arg-max class, ``row_pred``)."""
+    return f"map: {cls}" if cls else f"map: {row_pred} (predicted)"

@@ -1,10 +1,11 @@
-"""Commands on a labelled hard set: ``evaluate`` (with calibration and slices), ``robustness`` and ``audit``."""
+"""Commands on a labelled hard set: ``evaluate`` (with calibration and slices), ``robustness``, ``audit`` and
+``faithfulness`` (which CAM method is most faithful for the model, on the set's errors)."""
 
 from __future__ import annotations
 
 from ..analysis import (
-    DEFAULT_EDITS, EDITS, audit, diagnose, file_infos, parse_edit, robustness, slice_columns, slice_metrics,
-    slice_report,
+    DEFAULT_EDITS, EDITS, FAITHFULNESS_METHODS, audit, check_methods, diagnose, errors_sample, file_infos,
+    method_table, parse_edit, robustness, slice_columns, slice_metrics, slice_report,
 )
 from ..config import CONFIG
 from ..evaluation import Store, discover, evaluate
@@ -109,6 +110,25 @@ def cmd_audit(args, progress) -> int:
     return 0
 
 
+def cmd_faithfulness(args, progress) -> int:
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    check_methods(methods)  # before any model work
+    model = load(args, progress)
+    store = Store(args.store) if args.store else Store()
+    ev = evaluate(model, hard_set(args, model.vocab), store=store, progress=progress)
+    table = method_table(model, errors_sample(ev, args.n, args.threshold), methods, target=args.target,
+                         progress=progress)
+    lines = [f"ROAD (logit of the explained class: {table.target}) on {table.scores['image'].nunique()} "
+             f"images, the most wrong errors at threshold {args.threshold:g}; most faithful first:"]
+    for r in table.summary.itertuples():
+        beats = "" if r.beats_random is None else f"  beats random {r.beats_random:.0%}, sobel {r.beats_sobel:.0%}"
+        lines.append(f"  {r.method:<12} mean {r.mean:+.3f}  median {r.median:+.3f}{beats}")
+    lines.append(f"most faithful: {table.best or 'n/a'}")
+    lines += [f"error: {e}" for _, e in table.skipped]
+    emit(args, table.to_dict(), "\n".join(lines))
+    return 1 if table.skipped else 0
+
+
 def register(sub) -> None:
     """Add this module's commands to the main parser's subparsers."""
     p = sub.add_parser("evaluate", help="evaluate a labelled hard set (folder of class subfolders, or CSV)")
@@ -147,3 +167,20 @@ def register(sub) -> None:
     p.add_argument("--classes", default="fake,real", help="the set's classes, the one to catch first (default: fake,real)")
     p.add_argument("--json", action="store_true", help="print JSON on stdout instead of text")
     p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("faithfulness", help="which CAM method is most faithful for the model: ROAD of each method "
+                                            "on the set's errors, against random and Sobel yardsticks",
+                       description="Evaluate the set (stored results are reused), take its N most wrong errors (the "
+                       "highest-loss images when there are none) and score every CAM method's map of each by "
+                       "ROADCombined(percentiles 20-80) against a RandomCAM and a Sobel-edge map. Scores are in logit "
+                       "units; higher is more faithful.")
+    _add_set_options(p)
+    p.add_argument("--n", type=int, default=8, help="images to score (default: 8; about 65 forward passes each)")
+    p.add_argument("--methods", default=",".join(FAITHFULNESS_METHODS),
+                   help=f"comma-separated CAM methods (default: {','.join(FAITHFULNESS_METHODS)}; ablationcam is slow)")
+    p.add_argument("--target", default=None,
+                   help="the class the maps explain (a class name, or margin); default: each image's predicted class")
+    p.add_argument("--threshold", type=float, default=CONFIG.threshold, help="decision threshold on P(fake)")
+    p.add_argument("--store", default=None, help=f"results database (default: {CONFIG.store_path})")
+    add_common(p)
+    p.set_defaults(func=cmd_faithfulness)

@@ -5,13 +5,14 @@ model work and a killed run resumes where it stopped. Focus measures depend on t
 stored under its sha256 and reused by every model evaluated on the set. The rest goes through the model in
 batches (:mod:`.lanes`). On the CPU, batches run in parallel lanes, each decoding its own images and then running them
 single-threaded, so that no core is oversubscribed; on an accelerator, worker threads decode the next batch
-while the model works. Each batch yields probabilities, the CAM grid and the feature vector (the input of the
-head's final Linear) from one pass (see :mod:`facefake_core.model.cam`) and is written to the store in one
+while the model works. Each batch yields probabilities, the CAM grid of every class and the feature vector (the
+input of the head's final Linear) from one pass (see :mod:`facefake_core.model.cam`) and is written to the store in one
 transaction by the calling thread. An unreadable file becomes an error row and never stops the run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +42,8 @@ class Row:
 
     Attributes:
         cam: float32 ``(h, w)`` raw CAM grid of the predicted class on the target layer, or ``None``.
+        class_cams: class -> float32 ``(h, w)`` raw CAM grid explaining that class (:meth:`cam_for`); empty for a
+            row stored before every class's CAM was (its next evaluation fills them in) or without CAMs.
         focus: the photo's depth-of-field measures (without the block map), or ``None``.
         bokeh_share, face_share: shares of the CAM's mass on defocused blocks and on the face box
             (:func:`~facefake_core.imaging.focus.cam_in_bokeh`), or ``None`` without CAM or focus measures.
@@ -57,6 +60,7 @@ class Row:
     bokeh_share: float | None = None
     face_share: float | None = None
     meta: dict[str, str] = field(default_factory=dict, compare=False)
+    class_cams: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_stored(cls, item: Item, image_sha: str, s: StoredResult) -> "Row":
@@ -64,7 +68,15 @@ class Row:
         f = s.focus or {}
         return cls(item.path, item.label, item.style, image_sha, s.probs, s.cam,
                    FocusMeasures.from_dict(f) if f else None, bokeh_share=f.get("bokeh_share"),
-                   face_share=f.get("face_share"), meta=item.meta)
+                   face_share=f.get("face_share"), meta=item.meta,
+                   class_cams={} if s.class_cams is None else dict(zip(s.probs, s.class_cams)))
+
+    def cam_for(self, cls: str) -> np.ndarray | None:
+        """The raw CAM grid explaining class ``cls``, or ``None`` when none is stored for that class (never another
+        class's map). A row from before every class was stored still has its predicted class's (``cam``)."""
+        if cls in self.class_cams:
+            return self.class_cams[cls]
+        return self.cam if cls == self.pred else None
 
     def focus_dict(self) -> dict | None:
         """The focus measures and the CAM's shares as one JSON-safe dict (what ``--json`` prints), or ``None``."""
@@ -206,7 +218,7 @@ def _fill_focus(model: Model, store: Store, todo: list[tuple[str, str, StoredRes
                 return None
         hw = tuple(m.image_shape)
         shares = _focus_dict(m, s.cam, model.prep.crop_box(hw[1], hw[0]), hw)
-        return h, m, StoredResult(s.probs, s.cam, s.cam_layer, shares)
+        return h, m, dataclasses.replace(s, focus=shares)
 
     out: dict[str, StoredResult] = {}
     if progress:
@@ -224,7 +236,8 @@ def _fill_focus(model: Model, store: Store, todo: list[tuple[str, str, StoredRes
 
 
 def _run_batch(model: Model, split: SplitModel | None, batch: Batch, prepared: list) -> tuple[list, dict, list, list]:
-    """Model work for one batch of prepared images: store rows ``(sha, probs, cam, layer, focus dict)``, errors by
+    """Model work for one batch of prepared images: store rows ``(sha, probs, cam, layer, focus dict, class cams)``
+    (``cam`` explains the predicted class, the ``(n_classes, h, w)`` class cams each class in vocab order), errors by
     path, ``(sha, FocusMeasures)`` of each image that has them, and ``(sha, feature vector)`` from the same pass."""
     errors, ready = {}, []
     for (path, h), (prep, err) in zip(batch, prepared):
@@ -236,15 +249,16 @@ def _run_batch(model: Model, split: SplitModel | None, batch: Batch, prepared: l
         return [], errors, [], []
     x = model.batch([r[2] for r in ready])
     if split is not None:
-        res = predict_and_cam(split, x)
-        probs, raws, feats = res.probs, res.raw_cam, res.features
+        res = predict_and_cam(split, x, every_class=True)
+        probs, raws, feats, per_class = res.probs, res.raw_cam, res.features, res.class_cams
     else:
         (probs, feats), raws = forward_features(model.net, x), [None] * len(ready)
+        per_class = raws
     rows = []
-    for (h, hw, _, focus), p, raw in zip(ready, probs, raws):
+    for (h, hw, _, focus), p, raw, cams in zip(ready, probs, raws, per_class):
         box = model.prep.crop_box(hw[1], hw[0])
         rows.append((h, {v: float(q) for v, q in zip(model.vocab, p)}, raw,
-                     model.info.target_layer if raw is not None else None, _focus_dict(focus, raw, box, hw)))
+                     model.info.target_layer if raw is not None else None, _focus_dict(focus, raw, box, hw), cams))
     features = [] if feats is None else [(r[0], f) for r, f in zip(ready, feats)]
     return rows, errors, [(h, focus) for h, _, _, focus in ready if focus is not None], features
 
@@ -259,16 +273,25 @@ def _run_features(model: Model, batch: Batch, prepared: list) -> tuple[list, dic
     return ([] if feats is None else [(h, f) for (h, _), f in zip(ready, feats)]), errors
 
 
-def _fill_features(model: Model, store: Store, todo: list[tuple[str, str]], batch_size: int, pool: ThreadPoolExecutor,
-                   progress: Progress | None) -> None:
-    """Store the feature vectors of already-evaluated images that lack them (rows from before features were stored),
-    with one forward pass each and nothing else: no CAM, no focus measures, the stored rows untouched."""
-    if progress:
-        progress(0, len(todo), "filling features")
-    lanes, threads = cpu_lanes() if model.device.type == "cpu" else (1, 0)
+def _run_class_cams(model: Model, split: SplitModel, batch: Batch, prepared: list) -> tuple[list, dict]:
+    """Only the CAMs, for rows stored without every class's: ``(sha, (n_classes, h, w) class cams, feature vector or
+    None)`` rows and errors by path."""
+    errors = {path: err for (path, _), (_, err) in zip(batch, prepared) if err}
+    ready = [(h, prep) for (_, h), (prep, err) in zip(batch, prepared) if not err]
+    if not ready:
+        return [], errors
+    res = predict_and_cam(split, model.batch([prep[1] for _, prep in ready]), every_class=True)
+    feats = [None] * len(ready) if res.features is None else res.features
+    return [(h, cams, f) for (h, _), cams, f in zip(ready, res.class_cams, feats)], errors
 
-    def run(batch: Batch, prepared: list):
-        return _run_features(model, batch, prepared)
+
+def _fill(model: Model, todo: list[tuple[str, str]], batch_size: int, pool: ThreadPoolExecutor,
+          progress: Progress | None, what: str, run, write) -> None:
+    """Run ``run(batch, prepared)`` over already-evaluated images (decoded, not focus-measured) and hand each
+    batch's output to ``write`` (on this thread): filling in what rows stored by older versions lack."""
+    if progress:
+        progress(0, len(todo), what)
+    lanes, threads = cpu_lanes() if model.device.type == "cpu" else (1, 0)
 
     def prepare(path: str, h: str):
         return _prepare(model, path, False)
@@ -277,11 +300,11 @@ def _fill_features(model: Model, store: Store, todo: list[tuple[str, str]], batc
     stream = in_lanes(run, batches, prepare, lanes, threads) if lanes > 1 else pipelined(run, batches, prepare, pool)
     done = 0
     with closing(stream):
-        for batch, (feats, _) in stream:  # an unreadable file keeps its stored row; it just has no features
-            store.put_features(model.info.sha256, feats)
+        for batch, (out, _) in stream:  # an unreadable file keeps its stored row; it just gets nothing new
+            write(out)
             done += len(batch)
             if progress:
-                progress(done, len(todo), "filling features")
+                progress(done, len(todo), what)
 
 
 def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store | None = None,
@@ -290,8 +313,9 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
              defer_focus: bool | None = None, engine: str = "local", address: str | None = None) -> Evaluation:
     """Evaluate ``model`` on a hard set, reusing and filling the store.
 
-    Each new row is stored with its feature vector from the same pass. Rows already stored without one (from before
-    features were stored) get it from a forward pass of their own, with nothing else recomputed.
+    Each new row is stored with its feature vector and every class's CAM from the same pass. Rows already stored
+    without every class's CAM (from before they were stored) get them, and their feature vector, from a CAM pass of
+    their own; rows without a feature vector get it from a forward pass of their own; nothing else is recomputed.
 
     Args:
         model: a loaded model.
@@ -299,7 +323,8 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
         store: results store; ``None`` opens the default one.
         batch_size: images per forward pass (default: :func:`~facefake_core.model.default_batch_size`).
         progress: called as ``progress(done, total, what)``.
-        with_cam: store the target layer's GradCAM grid of the predicted class with each row.
+        with_cam: store the target layer's GradCAM grid of every class with each row (and fill in those of rows
+            stored without them).
         with_focus: store focus / depth-of-field measures with each row. Rows stored without them (a first pass
             with ``with_focus=False``) or under an older focus rule get them with no model work: decoding and the
             measures only, the CAM's shares from the stored CAM grid.
@@ -375,7 +400,7 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
                 fresh = [(h, st.to_dict(), st.block_map) for h, st in states if h not in known]
                 if fresh:
                     store.put_focus(FOCUS_VERSION, fresh)
-                stored.update({n[0]: StoredResult(n[1], n[2], n[3], n[4]) for n in new})
+                stored.update({n[0]: StoredResult(*n[1:]) for n in new})
                 done += len(batch)
                 if progress:
                     progress(done, total, "evaluating")
@@ -386,11 +411,21 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
             stored.update(_fill_focus(model, store, [(path_of[h], h, stored[h]) for h in refocus], known, pool,
                                       progress))
         fresh = {h for _, h in todo}
+        path_of = {h: p for p, h in hashes.items()}
+        no_cams = sorted(h for h, r in stored.items() if h not in fresh and r.class_cams is None) if with_cam else []
+        if no_cams:
+            def write_cams(out: list) -> None:
+                store.put_class_cams(sha, [(h, cams) for h, cams, _ in out])
+                store.put_features(sha, [(h, f) for h, _, f in out if f is not None])
+                stored.update({h: dataclasses.replace(stored[h], class_cams=cams) for h, cams, _ in out})
+
+            _fill(model, [(path_of[h], h) for h in no_cams], batch_size, pool, progress, "filling every class's CAM",
+                  lambda b, p: _run_class_cams(model, split, b, p), write_cams)
         lacking = [h for h in stored if h not in fresh] if head_split(model.net) is not None else []
         lacking = sorted(set(lacking) - set(store.get_features(sha, lacking)))
         if lacking:
-            path_of = {h: p for p, h in hashes.items()}
-            _fill_features(model, store, [(path_of[h], h) for h in lacking], batch_size, pool, progress)
+            _fill(model, [(path_of[h], h) for h in lacking], batch_size, pool, progress, "filling features",
+                  lambda b, p: _run_features(model, b, p), lambda feats: store.put_features(sha, feats))
     rows, errors = [], []
     for it in hs.items:
         err = read_errors.get(it.path) or decode_errors.get(it.path)

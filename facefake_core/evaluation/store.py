@@ -12,8 +12,10 @@ mid-run leaves only whole batches behind, and a re-run skips every image already
 
 Schema versions (``PRAGMA user_version``): 1 had ``results``, ``focus``, ``file_hashes`` and ``triage``; 2 adds
 ``features``, ``projections``, ``file_info`` and ``edit_results``, and ``triage`` gains its ``owner`` column
-(migrated in place, see above). Opening an older store only creates the new, empty tables: nothing stored is
-rewritten or lost, and the next evaluation fills in the features of rows stored without them.
+(migrated in place, see above). 3 adds ``class_cams``, the CAM grid of every class beside each result (whose
+``cam`` stays the predicted class's); a table of its own, so code that only knows schema 2 still reads and writes
+``results``. Opening an older store only creates the new, empty tables: nothing stored is rewritten or lost, and
+the next evaluation fills in the features and the every-class CAMs of rows stored without them.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import numpy as np
 from ..config import CONFIG
 
 MARKS = ("label wrong", "model wrong", "unsure")
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -43,6 +45,12 @@ CREATE TABLE IF NOT EXISTS results (
     cam_layer TEXT,
     focus TEXT,                   -- JSON of focus measures, or NULL
     created REAL NOT NULL,
+    PRIMARY KEY (model_sha, image_sha)
+);
+CREATE TABLE IF NOT EXISTS class_cams (
+    model_sha TEXT NOT NULL,
+    image_sha TEXT NOT NULL,
+    cams BLOB NOT NULL,           -- float32 .npy (n_classes, h, w): every class's grid, in the order of probs' keys
     PRIMARY KEY (model_sha, image_sha)
 );
 CREATE TABLE IF NOT EXISTS focus (
@@ -108,10 +116,14 @@ ALTER TABLE triage_v2 RENAME TO triage;
 
 @dataclass(frozen=True)
 class StoredResult:
+    """One stored row. ``cam`` explains the predicted class; ``class_cams`` (``(n_classes, h, w)``, classes in the
+    order of ``probs``' keys) every class, or is ``None`` for a row stored before schema 3 or without CAMs."""
+
     probs: dict[str, float]
     cam: np.ndarray | None
     cam_layer: str | None
     focus: dict | None
+    class_cams: np.ndarray | None = None
 
 
 def _npy(arr: np.ndarray | None) -> bytes | None:
@@ -194,21 +206,28 @@ class Store:
     def get_results(self, model_sha: str, image_shas: Sequence[str]) -> dict[str, StoredResult]:
         """Stored results of one model for the given images (absent ones are simply missing)."""
         out: dict[str, StoredResult] = {}
-        q = "SELECT image_sha, probs, cam, cam_layer, focus FROM results WHERE model_sha=? AND image_sha IN ({})"
+        q = ("SELECT r.image_sha, r.probs, r.cam, r.cam_layer, r.focus, c.cams FROM results r LEFT JOIN class_cams c "
+             "ON c.model_sha = r.model_sha AND c.image_sha = r.image_sha WHERE r.model_sha=? AND r.image_sha IN ({})")
         with self._connect() as con:
-            for sha, probs, cam, layer, focus in _select_in(con, q, [model_sha], image_shas):
-                out[sha] = StoredResult(json.loads(probs), _from_npy(cam), layer, json.loads(focus) if focus else None)
+            for sha, probs, cam, layer, focus, cams in _select_in(con, q, [model_sha], image_shas):
+                out[sha] = StoredResult(json.loads(probs), _from_npy(cam), layer, json.loads(focus) if focus else None,
+                                        _from_npy(cams))
         return out
 
-    def put_results(self, model_sha: str, rows: Iterable[tuple[str, dict, np.ndarray | None, str | None, dict | None]],
-                    features: Iterable[tuple[str, np.ndarray]] = ()) -> int:
-        """Write ``(image_sha, probs, cam, cam_layer, focus)`` rows, and the ``(image_sha, vector)`` features of the
-        same pass (see :meth:`put_features`), in one transaction; returns how many rows."""
+    def put_results(self, model_sha: str, rows: Iterable[tuple], features: Iterable[tuple[str, np.ndarray]] = ()) -> int:
+        """Write ``(image_sha, probs, cam, cam_layer, focus[, class_cams])`` rows, and the ``(image_sha, vector)``
+        features of the same pass (see :meth:`put_features`), in one transaction; returns how many rows.
+        ``class_cams`` is ``(n_classes, h, w)`` in the order of ``probs``' keys; without it the row has none."""
         now = time.time()
+        rows = list(rows)
         data = [(model_sha, sha, json.dumps(probs), _npy(cam), layer, json.dumps(focus) if focus else None, now)
-                for sha, probs, cam, layer, focus in rows]
+                for sha, probs, cam, layer, focus, *_ in rows]
         with self._connect() as con:
             con.executemany("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?)", data)
+            # A row written again without every class's CAM must not keep another pass's.
+            con.executemany("DELETE FROM class_cams WHERE model_sha=? AND image_sha=?",
+                            [(model_sha, r[0]) for r in rows if len(r) < 6 or r[5] is None])
+            self._put_class_cams(con, model_sha, [(r[0], r[5]) for r in rows if len(r) > 5 and r[5] is not None])
             self._put_features(con, model_sha, features)
         return len(data)
 
@@ -218,6 +237,17 @@ class Store:
         data = [(json.dumps(focus), model_sha, sha) for sha, focus in rows]
         with self._connect() as con:
             con.executemany("UPDATE results SET focus=? WHERE model_sha=? AND image_sha=?", data)
+
+    def put_class_cams(self, model_sha: str, rows: Iterable[tuple[str, np.ndarray]]) -> None:
+        """Write ``(image_sha, class_cams)`` for rows already stored (ones from before schema 3) in one transaction;
+        the rows themselves are not touched."""
+        with self._connect() as con:
+            self._put_class_cams(con, model_sha, rows)
+
+    @staticmethod
+    def _put_class_cams(con: sqlite3.Connection, model_sha: str, rows: Iterable[tuple[str, np.ndarray]]) -> None:
+        con.executemany("INSERT OR REPLACE INTO class_cams VALUES (?,?,?)",
+                        [(model_sha, sha, _npy(cams)) for sha, cams in rows])
 
     # -- feature vectors (the input of the head's final Linear, from the pass that gave the probabilities) -------
     def get_features(self, model_sha: str, image_shas: Sequence[str]) -> dict[str, np.ndarray]:

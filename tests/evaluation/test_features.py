@@ -11,6 +11,7 @@ from PIL import Image
 from conftest import draw_photo
 from facefake_core import evaluate
 from facefake_core.evaluation import Store
+from facefake_core.evaluation.store import SCHEMA_VERSION
 
 
 def make_set(root, n=2):
@@ -88,7 +89,7 @@ def test_an_older_store_keeps_its_rows_and_gains_only_the_features(model, tmp_pa
     for sha, vec in features.items():
         np.testing.assert_allclose(filled[sha].astype(np.float32), vec.astype(np.float32), rtol=1e-3, atol=1e-3)
     with sqlite3.connect(db) as con:
-        assert con.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     for a, b in zip(first.rows, second.rows):
         assert a.probs == b.probs and np.array_equal(a.cam, b.cam)
 

@@ -164,7 +164,7 @@ def test_a_failing_lane_stops_the_run_keeps_what_was_stored_and_restores_threads
     before = torch.get_num_threads()
     real, lock, failed, calls = evaluation.predict_and_cam, threading.Lock(), threading.Event(), []
 
-    def second_call_fails(split, x):
+    def second_call_fails(split, x, **kw):
         with lock:
             calls.append(len(x))
             n = len(calls)
@@ -173,7 +173,7 @@ def test_a_failing_lane_stops_the_run_keeps_what_was_stored_and_restores_threads
             raise RuntimeError("model broke")
         if n == 1:
             failed.wait(30)  # the other lane's batch finishes after the failure
-        return real(split, x)
+        return real(split, x, **kw)
 
     monkeypatch.setattr(evaluation, "predict_and_cam", second_call_fails)
     store = Store(tmp_path / "s.sqlite")
@@ -242,3 +242,80 @@ def test_focus_of_another_rule_version_is_not_reused(tmp_path):
     assert store.get_focus(["abc"], 2) == {}
     measures, block_map = store.get_focus(["abc"], 1)["abc"]
     assert measures == {"dof_score": 0.5} and block_map.dtype == np.float32 and block_map.shape == (2, 3)
+
+
+def _grad_cam_of(model, path, cls):
+    """pytorch-grad-cam's own GradCAM of class ``cls`` on the learner's unfolded network, through the whole network."""
+    import torch
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from facefake_core.imaging import load_photo
+
+    x = model.prepare([load_photo(path)]).contiguous()
+    net = model.source_net
+    net.requires_grad_(True)
+    try:
+        with GradCAM(model=net, target_layers=[net.get_submodule(model.layers["layer4"])]) as cam:
+            out = cam(input_tensor=x, targets=[ClassifierOutputTarget(model.vocab.index(cls))])
+    finally:
+        net.requires_grad_(False)
+        for p in net.parameters():
+            p.grad = None
+    return out, tuple(x.shape[-2:])
+
+
+def test_every_class_cam_is_stored_and_equals_pytorch_grad_cam(model, tmp_path):
+    from pytorch_grad_cam.utils.image import scale_cam_image
+
+    store = Store(tmp_path / "s.sqlite")
+    ev = evaluate(model, make_set(tmp_path / "set", n=2, extra_bad=False), store=store, batch_size=3)
+    again = evaluate(model, ev.source, store=store)  # read back from the store
+    assert again.computed == 0
+    for row in again.rows:
+        assert set(row.class_cams) == set(model.vocab)
+        np.testing.assert_array_equal(row.cam_for(row.pred), row.cam)  # the predicted class's map is `cam`
+        for cls in model.vocab:
+            expected, (h, w) = _grad_cam_of(model, row.path, cls)
+            ours = scale_cam_image(scale_cam_image(row.cam_for(cls)[None], (w, h)))
+            np.testing.assert_allclose(ours, expected, atol=1e-4)
+
+
+def test_rows_stored_before_every_class_cam_are_filled_in(model, tmp_path, monkeypatch):
+    store = Store(tmp_path / "s.sqlite")
+    root = make_set(tmp_path / "set", extra_bad=False)
+    first = evaluate(model, root, store=store)
+    r = first.rows[0]
+    other = next(c for c in model.vocab if c != r.pred)
+    # Rewrite one row as a store from before schema 3 has it: the predicted class's map only.
+    store.put_results(model.info.sha256, [(r.image_sha, r.probs, r.cam, "layer4", r.focus_dict())])
+    old = store.get_results(model.info.sha256, [r.image_sha])[r.image_sha]
+    assert old.class_cams is None and np.array_equal(old.cam, r.cam)
+    from facefake_core.evaluation import Row
+    from facefake_core.evaluation.hardset import Item
+
+    marked = Row.from_stored(Item(r.path, r.label), r.image_sha, old)
+    assert marked.cam_for(other) is None and np.array_equal(marked.cam_for(r.pred), r.cam)  # missing, not another's
+    seen = []
+    monkeypatch.setattr("facefake_core.evaluation.runner.measure_focus", lambda *a: seen.append("focus"))
+    again = evaluate(model, root, store=store, with_focus=False)
+    assert again.computed == 0 and not seen  # only the CAMs were run, nothing else
+    filled = {row.image_sha: row for row in again.rows}[r.image_sha]
+    for cls in model.vocab:
+        np.testing.assert_allclose(filled.cam_for(cls), r.cam_for(cls), rtol=1e-3, atol=1e-5)
+    assert store.get_results(model.info.sha256, [r.image_sha])[r.image_sha].class_cams.shape == (2, 4, 4)
+
+
+def test_a_schema_2_store_opens_with_nothing_lost(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "s.sqlite"
+    Store(path).put_results("m", [("a", {"fake": 0.3, "real": 0.7}, np.ones((2, 2), np.float32), "layer4", None)])
+    with sqlite3.connect(path) as con:
+        con.execute("DROP TABLE class_cams")
+        con.execute("PRAGMA user_version=2")
+    store = Store(path)
+    with sqlite3.connect(path) as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 3
+    got = store.get_results("m", ["a"])["a"]
+    assert got.probs == {"fake": 0.3, "real": 0.7} and np.array_equal(got.cam, np.ones((2, 2))) and got.class_cams is None
