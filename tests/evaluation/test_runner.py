@@ -92,7 +92,8 @@ def test_rows_with_stale_focus_measures_get_new_ones_without_model_work(model, t
     first = evaluate(model, root, store=store)
     # Rewrite one stored row as an older focus rule would have left it, and forget its measures.
     r = first.rows[0]
-    store.put_results(model.info.sha256, [(r.image_sha, r.probs, r.cam, "layer4", {"dof_score": 2.5})])
+    cams = np.stack([r.cam_for(c) for c in r.probs])
+    store.put_results(model.info.sha256, [(r.image_sha, r.probs, r.cam, "layer4", {"dof_score": 2.5}, cams)])
     with store._connect() as con:
         con.execute("DELETE FROM focus WHERE image_sha=?", (r.image_sha,))
     _no_model_work(monkeypatch)
