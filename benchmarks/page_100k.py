@@ -9,8 +9,9 @@ the real evaluator with the demo's round0 learner (``--model``), into ``WORK/see
 replayed ``--rows`` times over under new image hashes: each replica is a hard link to the seed's file (so the page
 can read it, its header and its pixels) at a new path, listed in a manifest CSV with the seed's label and style,
 and the store gets a copy of the seed row's results (probabilities, CAM grid, focus measures), feature vector,
-focus block map, file hash and header facts under the new hash. So every table holds exactly what an evaluation
-of 100,000 such images would hold.
+focus block map, file hash and header facts under the new hash. So every table holds what an evaluation of
+100,000 such images would hold. The probabilities are moved by less than 1e-6 per replica, so that the scores are
+distinct, as real ones would be (the curves then have 100,000 points, not 400).
 
 Figures:
   store_bytes_per_row   the SQLite file's size (after a checkpoint) over the row count
@@ -57,10 +58,20 @@ def seed_store(work: Path, model_path: Path, seed_set: Path) -> Path:
     from facefake_core import evaluate, load_model
     from facefake_core.evaluation import Store
 
+    from facefake_core.analysis import file_infos
+
     db = work / "seed.sqlite"
-    if not db.exists():
-        evaluate(load_model(str(model_path), device="cpu"), seed_set, store=Store(db))
+    if not db.exists():  # the header facts too, as `facefake evaluate` stores them
+        file_infos(evaluate(load_model(str(model_path), device="cpu"), seed_set, store=Store(db)), Store(db))
     return db
+
+
+def _distinct(probs: str, i: int, n: int) -> str:
+    """The seed row's probabilities (JSON) moved by less than 1e-6 so that every replica has its own score, as
+    100,000 real images would (the ROC and PR curves and the best-threshold search then have 100,000 points)."""
+    p = json.loads(probs)
+    fake = min(max(p["fake"] + (i / n - 0.5) * 1e-6, 0.0), 1.0)
+    return json.dumps({"fake": fake, "real": 1.0 - fake})
 
 
 def replay(seed_db: Path, seed_set: Path, model_sha: str, work: Path, n: int) -> tuple[Path, Path]:
@@ -100,7 +111,9 @@ def replay(seed_db: Path, seed_set: Path, model_sha: str, work: Path, n: int) ->
                 os.link(it.path, folder / rel)
             st = os.stat(folder / rel)
             new = hashlib.sha256(f"replay:{i}:{old}".encode()).hexdigest()
-            con.execute("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?)", (model_sha, new, *results[old], now))
+            probs, *rest = results[old]
+            con.execute("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?)",
+                        (model_sha, new, _distinct(probs, i, n), *rest, now))
             if old in feats:
                 con.execute("INSERT OR REPLACE INTO features VALUES (?,?,?,?)", (model_sha, new, *feats[old]))
             if old in focus:
@@ -117,6 +130,17 @@ def replay(seed_db: Path, seed_set: Path, model_sha: str, work: Path, n: int) ->
         w.writeheader()
         w.writerows(lines)
     return manifest, db
+
+
+def table_bytes(db: Path, n: int) -> dict:
+    """Bytes per row of each table, its primary-key index included (SQLite's ``dbstat``)."""
+    con = sqlite3.connect(db)
+    sizes: dict[str, int] = {}
+    for name, size in con.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"):
+        table = name.removeprefix("sqlite_autoindex_").rsplit("_", 1)[0] if name.startswith("sqlite_auto") else name
+        sizes[table] = sizes.get(table, 0) + size
+    con.close()
+    return {f"bytes_per_row_{t}": v / n for t, v in sizes.items() if v > 16384}
 
 
 def reuse_in_child(model_path: Path, manifest: Path, db: Path) -> dict:
@@ -209,7 +233,7 @@ def main(argv=None) -> int:
     t = time.perf_counter()
     manifest, db = replay(seed_store(work, args.model, args.seed_set), args.seed_set, model_sha, work, args.rows)
     figures: dict = {"rows": args.rows, "fill_s": time.perf_counter() - t,
-                     "store_bytes_per_row": db.stat().st_size / args.rows}
+                     "store_bytes_per_row": db.stat().st_size / args.rows, **table_bytes(db, args.rows)}
     if args.profile:
         profile_page(manifest, args.model, db, 25)
         return 0
