@@ -337,7 +337,7 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
                     progress(done, total, "evaluating")
         fresh = {h for _, h in todo}
         lacking = [h for h in stored if h not in fresh] if head_split(model.net) is not None else []
-        lacking = sorted(set(lacking) - set(store.get_features(sha, lacking)))
+        lacking = sorted(set(lacking) - store.has_features(sha, lacking))
         if lacking:
             path_of = {h: p for p, h in hashes.items()}
             _fill_features(model, store, [(path_of[h], h) for h in lacking], batch_size, pool, progress)
