@@ -80,7 +80,7 @@ def slices(ev: Evaluation, source: str, threshold: float, key: str) -> Evaluatio
 def calibration(ev: Evaluation, threshold: float, key: str, name: str = "") -> None:
     """Reliability diagram, ECE / Brier / best threshold, the diagnosis in words, and a recalibration what-if."""
     cal, best = ev.calibration(), ev.best_threshold(threshold)
-    whole = analysis.slice_metrics([r.label for r in ev.rows], ev.p_pos(), ev.vocab, threshold, ci=False)
+    whole = analysis.slice_metrics(ev.labels(), ev.p_pos(), ev.vocab, threshold, ci=False)
     text = analysis.diagnose(whole, threshold, "", ev.positive, _negative(ev))
     if text:
         st.warning(text)
@@ -101,7 +101,7 @@ def calibration(ev: Evaluation, threshold: float, key: str, name: str = "") -> N
         return
     fit = fit_recalibration(ev.y(), ev.p_pos(), "bias" if kind == "logit bias" else "temperature", "the set shown")
     p = fit.apply(ev.p_pos())
-    m = compute([r.label for r in ev.rows], p, ev.vocab, threshold)
+    m = compute(ev.labels(), p, ev.vocab, threshold)
     right.caption(f"Fitted on the set shown here (so this is optimistic; fit it on a separate calibration set "
                   f"before trusting it): bias {fit.bias:+.3f}, temperature {fit.temperature:.3f}. At {threshold:.2f}: "
                   + ", ".join(f"{k} {v:.0%}" for k, v in m.per_class_accuracy.items() if v is not None))

@@ -218,7 +218,8 @@ def slice_columns(_ev: Evaluation, model_sha: str, source: str, n_rows: int) -> 
 def slice_report(_ev: Evaluation, model_sha: str, source: str, n_rows: int, threshold: float, column: str,
                  ci: bool) -> dict:
     """One slice column's metrics (:func:`facefake_core.analysis.slice_report`)."""
-    return analysis.slice_report(_ev, threshold, analysis.file_infos(_ev, store()), columns=[column], ci=ci)[column]
+    cols = slice_columns(_ev, model_sha, source, n_rows)
+    return analysis.slice_report(_ev, threshold, columns=[column], ci=ci, cols=cols)[column]
 
 
 @st.cache_data(max_entries=32, show_spinner="Auditing the files…")

@@ -79,7 +79,7 @@ def _curves(ev: Evaluation, m: Metrics) -> None:
     if m.auc is None:
         st.info("The curves need images of both classes.")
         return
-    c = curves([r.label for r in ev.rows], ev.p_pos(), ev.vocab)
+    c = curves(ev.labels(), ev.p_pos(), ev.vocab)
     roc, pr = st.tabs(["ROC", "Precision-recall"])
     roc.plotly_chart(figures.roc_figure(c["fpr"], c["tpr"], m.auc, m.eer), key=f"{KEY}_roc")
     pr.plotly_chart(figures.pr_figure(c["recall"], c["precision"], m.ap, ev.positive), key=f"{KEY}_pr")

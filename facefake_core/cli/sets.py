@@ -9,6 +9,7 @@ from ..analysis import (
 )
 from ..config import CONFIG
 from ..evaluation import Store, discover, evaluate
+from ..model import PRECISIONS
 from ._common import add_common, emit, load
 
 _fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
@@ -48,7 +49,7 @@ def _diagnoses(ev, whole: dict, slices: dict, threshold: float) -> list[str]:
 
 
 def cmd_evaluate(args, progress) -> int:
-    model = load(args, progress)
+    model = load(args, progress).variant(args.precision, args.compile)
     store = Store(args.store) if args.store else Store()
     ev = evaluate(model, hard_set(args, model.vocab), store=store, batch_size=args.batch_size, progress=progress,
                   with_focus=not args.no_focus, engine=args.engine, address=args.address)
@@ -135,7 +136,7 @@ def register(sub) -> None:
     _add_set_options(p)
     p.add_argument("--threshold", type=float, default=CONFIG.threshold, help="decision threshold on P(fake)")
     p.add_argument("--batch-size", type=int, default=None,
-                   help="images per forward pass (default: 4 on the CPU, 32 on a GPU)")
+                   help="images per forward pass (default: 4 on the CPU, 64 on CUDA, 32 on MPS)")
     p.add_argument("--store", default=None, help=f"results database (default: {CONFIG.store_path})")
     p.add_argument("--no-focus", action="store_true", help="skip the depth-of-field measures")
     p.add_argument("--no-ci", action="store_true", help="skip the slices' bootstrap confidence intervals")
@@ -144,6 +145,11 @@ def register(sub) -> None:
                         "either way only this process writes the store")
     p.add_argument("--address", default=None, metavar="HOST:6379",
                    help="with --engine ray: an existing Ray cluster (default: $RAY_ADDRESS, else a local instance)")
+    p.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
+                   help="opt-in autocast precision (default fp32); fp16/bf16 change the numbers slightly and are "
+                        "stored apart, under the model's sha256 + '+bf16' (see the README's 'Large sets')")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the network (opt-in; compiles first, results stored apart under '+compile')")
     add_common(p)
     p.set_defaults(func=cmd_evaluate)
 

@@ -30,6 +30,16 @@ def by_loss(rows: Sequence[Row]) -> list[Row]:
     return sorted(rows, key=lambda r: (-r.loss, r.path))
 
 
+def _most_wrong(ev: Evaluation, keep: np.ndarray) -> list[Row]:
+    """The rows where ``keep`` (boolean, in row order) is true, in :func:`by_loss` order, sorted in numpy."""
+    idx = np.flatnonzero(keep)
+    if not len(idx):
+        return []
+    paths = np.array([ev.rows[i].path for i in idx], dtype=str)
+    order = np.lexsort((paths, -ev.losses()[idx]))  # the last key sorts first; both sorts are stable
+    return [ev.rows[i] for i in idx[order]]
+
+
 def rows_in_cell(ev: Evaluation, threshold: float, true: str, pred: str) -> list[Row]:
     """The rows whose true class is ``true`` and whose decision at ``threshold`` is ``pred``, most-wrong first.
 
@@ -39,13 +49,13 @@ def rows_in_cell(ev: Evaluation, threshold: float, true: str, pred: str) -> list
     for name in (true, pred):
         if name not in ev.vocab:
             raise ValueError(f"unknown class {name!r}; choose one of {', '.join(ev.vocab)}")
-    picked = [r for r, d in zip(ev.rows, decisions(ev, threshold)) if r.label == true and d == pred]
-    return by_loss(picked)
+    labels, decided = np.array(ev.labels(), dtype=str), np.array(decisions(ev, threshold), dtype=str)
+    return _most_wrong(ev, (labels == true) & (decided == pred))
 
 
 def errors_by_loss(ev: Evaluation, threshold: float) -> list[Row]:
     """Every row misclassified at ``threshold``, most-wrong first."""
-    return by_loss([r for r, d in zip(ev.rows, decisions(ev, threshold)) if r.label != d])
+    return _most_wrong(ev, np.array(ev.labels(), dtype=str) != np.array(decisions(ev, threshold), dtype=str))
 
 
 def find_row(ev: Evaluation, image_sha: str) -> Row | None:

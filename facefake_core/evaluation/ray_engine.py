@@ -150,7 +150,8 @@ class _Evaluator:
     """Actor: loads the model once, then runs the runner's ``_run_batch`` on each batch of prepared images and
     returns one row holding ``(batch, result)``, which the driver stores as the local engine would."""
 
-    def __init__(self, files_ref, with_cam: bool, gpu: bool, crash_marker: str | None = None) -> None:
+    def __init__(self, files_ref, with_cam: bool, gpu: bool, crash_marker: str | None = None,
+                 precision: str = "fp32", compiled: bool = False) -> None:
         import ray
         import torch
 
@@ -158,7 +159,8 @@ class _Evaluator:
             torch.set_num_threads(1)  # one thread per actor, as in the local engine's CPU lanes
         files = files_ref if isinstance(files_ref, dict) else ray.get(files_ref)
         self._tmp = tempfile.TemporaryDirectory()
-        self.model = _load(files, Path(self._tmp.name) / "model", "cuda" if gpu else "cpu")
+        # The driver's opt-in precision / compile too, so the rows stored under its sha suffix are what it says.
+        self.model = _load(files, Path(self._tmp.name) / "model", "cuda" if gpu else "cpu").variant(precision, compiled)
         self.split = self.model.split() if with_cam else None
         self.crash_marker = crash_marker
 
@@ -214,7 +216,8 @@ def stream(model: Model, todo: list[tuple[str, str]], known: dict, *, batch_size
                         compute=ray.data.ActorPoolStrategy(size=min(actors, -(-len(items) // batch_size))),
                         num_cpus=actor_cpus, num_gpus=actor_gpus or None,
                         fn_constructor_kwargs={"files_ref": ray.put(_package(model)), "with_cam": with_cam,
-                                               "gpu": actor_gpus > 0,
+                                               "gpu": actor_gpus > 0, "precision": model.info.precision,
+                                               "compiled": model.info.compiled,
                                                "crash_marker": os.environ.get(CRASH_ONCE) or None})
     for row in ds.iter_rows():
         yield row["out"].value

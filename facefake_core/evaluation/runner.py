@@ -13,6 +13,7 @@ transaction by the calling thread. An unreadable file becomes an error row and n
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -122,15 +123,33 @@ class Evaluation:
     def positive(self) -> str:
         return positive_class(self.vocab)
 
+    @functools.cached_property
+    def _columns(self) -> dict[str, np.ndarray]:
+        """The rows' P(positive), true class and loss as arrays, read from the rows once (a page asks for them
+        many times, and 100,000 rows take a noticeable time to walk); callers get copies."""
+        rows = self.rows
+        return {"p_pos": np.array([r.probs[self.positive] for r in rows], float),
+                "label": np.array([r.label for r in rows], dtype=str),
+                "loss": np.array([r.loss for r in rows], float)}
+
     def p_pos(self) -> np.ndarray:
-        return np.array([r.probs[self.positive] for r in self.rows], float)
+        """P(positive) of each row, in row order (float ``(n,)``)."""
+        return self._columns["p_pos"].copy()
+
+    def labels(self) -> list[str]:
+        """The true class of each row, in row order."""
+        return self._columns["label"].tolist()
+
+    def losses(self) -> np.ndarray:
+        """Each row's :attr:`Row.loss` (cross-entropy of the true class), in row order (float ``(n,)``)."""
+        return self._columns["loss"].copy()
 
     def metrics(self, threshold: float = CONFIG.threshold) -> Metrics:
-        return compute([r.label for r in self.rows], self.p_pos(), self.vocab, threshold)
+        return compute(self._columns["label"], self._columns["p_pos"], self.vocab, threshold)
 
     def y(self) -> np.ndarray:
         """1 for each row of the positive class (fake), else 0, in row order."""
-        return np.array([r.label == self.positive for r in self.rows], int)
+        return (self._columns["label"] == self.positive).astype(int)
 
     def calibration(self) -> Calibration:
         return calibration(self.y(), self.p_pos())
@@ -422,7 +441,7 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
             _fill(model, [(path_of[h], h) for h in no_cams], batch_size, pool, progress, "filling every class's CAM",
                   lambda b, p: _run_class_cams(model, split, b, p), write_cams)
         lacking = [h for h in stored if h not in fresh] if head_split(model.net) is not None else []
-        lacking = sorted(set(lacking) - set(store.get_features(sha, lacking)))
+        lacking = sorted(set(lacking) - store.has_features(sha, lacking))
         if lacking:
             _fill(model, [(path_of[h], h) for h in lacking], batch_size, pool, progress, "filling features",
                   lambda b, p: _run_features(model, b, p), lambda feats: store.put_features(sha, feats))

@@ -20,8 +20,10 @@ the next evaluation fills in the features and the every-class CAMs of rows store
 
 from __future__ import annotations
 
+import functools
 import io
 import json
+import math
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -134,8 +136,28 @@ def _npy(arr: np.ndarray | None) -> bytes | None:
     return buf.getvalue()
 
 
+@functools.lru_cache(maxsize=64)
+def _npy_header(header: bytes) -> tuple[np.dtype, tuple[int, ...], str, int, int]:
+    """``(dtype, shape, order, data offset, item count)`` of a .npy blob's header, parsed by numpy (once per
+    distinct header: every CAM grid of a model has the same one)."""
+    f = io.BytesIO(header)
+    np.lib.format.read_magic(f)  # version 1.0, checked by the caller
+    shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+    return dtype, shape, "F" if fortran else "C", f.tell(), math.prod(shape)
+
+
 def _from_npy(blob: bytes | None) -> np.ndarray | None:
-    return None if blob is None else np.load(io.BytesIO(blob), allow_pickle=False)
+    """The array of a .npy blob, as ``np.load`` gives it (a writable copy); parsing numpy's header costs more than
+    the data of a small grid, so parsed headers are kept (a 100,000-row set is read in a fraction of a second)."""
+    if blob is None:
+        return None
+    if blob[6:7] != b"\x01" or len(blob) < 10:  # version 1.0 only (what np.save writes for small headers)
+        return np.load(io.BytesIO(blob), allow_pickle=False)
+    end = 10 + int.from_bytes(blob[8:10], "little")
+    dtype, shape, order, offset, count = _npy_header(blob[:end])
+    if dtype.hasobject:
+        return np.load(io.BytesIO(blob), allow_pickle=False)  # refused there, with numpy's own error
+    return np.frombuffer(blob, dtype, count, offset).reshape(shape, order=order).copy(order="K")
 
 
 def _select_in(con: sqlite3.Connection, sql: str, params: Sequence, keys: Sequence[str]) -> Iterator[tuple]:
@@ -256,6 +278,12 @@ class Store:
         with self._connect() as con:
             return {sha: np.frombuffer(vec, "<f2", count=dim) for sha, dim, vec in _select_in(con, q, [model_sha],
                                                                                                 image_shas)}
+
+    def has_features(self, model_sha: str, image_shas: Sequence[str]) -> set[str]:
+        """Which of the given images have a stored feature vector for the model (their keys only, no vectors)."""
+        q = "SELECT image_sha FROM features WHERE model_sha=? AND image_sha IN ({})"
+        with self._connect() as con:
+            return {sha for (sha,) in _select_in(con, q, [model_sha], image_shas)}
 
     def put_features(self, model_sha: str, rows: Iterable[tuple[str, np.ndarray]]) -> None:
         """Write ``(image_sha, vector)`` rows (any float dtype, stored as float16) in one transaction."""
