@@ -15,7 +15,7 @@ import numpy as np
 from ..imaging.geometry import map_to_photo
 from ..model import Preprocessing
 from .metrics import predict_at
-from .runner import Evaluation, Row
+from .rows import Evaluation, Row
 
 Cell = tuple[str, str]  # (true class, predicted class)
 
