@@ -44,7 +44,6 @@ from ..model import Model, Preprocessing, convert, load_converted, load_file
 from .lanes import Batch
 
 RAY_PIN = "ray[data]==2.60.0"
-ENGINES = ("local", "ray")
 PREP_CPUS = 0.25  # CPU share a decode/focus task reserves next to model actors on a CPU-only cluster
 CRASH_ONCE = "FACEFAKE_TEST_RAY_CRASH_ONCE"  # tests only: a marker path; the first actor to see it missing dies
 
@@ -207,7 +206,9 @@ def stream(model: Model, todo: list[tuple[str, str]], known: dict, *, batch_size
         return
     actors, actor_cpus, actor_gpus, prep_cpus = _sizes(ray)
     items = [{"path": p, "sha": h, "known": _Opaque(known.get(h))} for p, h in todo]
-    ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items) // batch_size, 4 * actors * 8)))
+    # about 32 blocks per actor (never fewer than one batch each): enough for the CPU tasks to spread over the
+    # cluster, small enough that a block of prepared images (~200 KB each at 256 px) stays under Ray's block size
+    ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items) // batch_size, 32 * actors)))
     ds = ds.map_batches(_prepare_batch, batch_size=batch_size, batch_format="numpy", num_cpus=prep_cpus,
                         fn_kwargs={"prep_json": json.dumps(model.prep.to_dict()), "with_focus": with_focus})
     ds = ds.map_batches(_Evaluator, batch_size=batch_size, batch_format="numpy",
