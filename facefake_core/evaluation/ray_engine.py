@@ -64,6 +64,21 @@ def _ray():
     return ray
 
 
+def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
+    """Fail at once on a ``HOST:PORT`` nobody answers at: ``ray.init`` would retry for minutes. Other forms
+    (``auto``, ``ray://...``) are left to Ray."""
+    import socket
+
+    host, sep, port = (address or "").rpartition(":")
+    if not sep or not port.isdigit() or "/" in host:
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise EngineError(f"no Ray cluster answers at {address} ({err.strerror or type(err).__name__}); start one "
+                          "with `ray start --head`, or check --address / RAY_ADDRESS") from None
+
+
 def connect(address: str | None = None):
     """The ``ray`` module, connected: to ``address`` (or ``$RAY_ADDRESS``) when given, else to a new local instance
     sized to this machine, without Ray's dashboard. An already connected process keeps its connection.
@@ -79,6 +94,7 @@ def connect(address: str | None = None):
         logging.getLogger(name).setLevel(logging.ERROR)
     address = address or os.environ.get("RAY_ADDRESS") or None
     if not ray.is_initialized():
+        _check_reachable(address)
         try:
             ray.init(address=address, include_dashboard=False if address is None else None, log_to_driver=False,
                      logging_level=logging.ERROR, configure_logging=True)
