@@ -44,7 +44,6 @@ from ..model import Model, Preprocessing, convert, load_converted, load_file
 from .lanes import Batch
 
 RAY_PIN = "ray[data]==2.60.0"
-ENGINES = ("local", "ray")
 PREP_CPUS = 0.25  # CPU share a decode/focus task reserves next to model actors on a CPU-only cluster
 CRASH_ONCE = "FACEFAKE_TEST_RAY_CRASH_ONCE"  # tests only: a marker path; the first actor to see it missing dies
 
@@ -65,6 +64,21 @@ def _ray():
     return ray
 
 
+def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
+    """Fail at once on a ``HOST:PORT`` nobody answers at: ``ray.init`` would retry for minutes. Other forms
+    (``auto``, ``ray://...``) are left to Ray."""
+    import socket
+
+    host, sep, port = (address or "").rpartition(":")
+    if not sep or not port.isdigit() or "/" in host:
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise EngineError(f"no Ray cluster answers at {address} ({err.strerror or type(err).__name__}); start one "
+                          "with `ray start --head`, or check --address / RAY_ADDRESS") from None
+
+
 def connect(address: str | None = None):
     """The ``ray`` module, connected: to ``address`` (or ``$RAY_ADDRESS``) when given, else to a new local instance
     sized to this machine, without Ray's dashboard. An already connected process keeps its connection.
@@ -80,6 +94,7 @@ def connect(address: str | None = None):
         logging.getLogger(name).setLevel(logging.ERROR)
     address = address or os.environ.get("RAY_ADDRESS") or None
     if not ray.is_initialized():
+        _check_reachable(address)
         try:
             ray.init(address=address, include_dashboard=False if address is None else None, log_to_driver=False,
                      logging_level=logging.ERROR, configure_logging=True)
@@ -209,7 +224,9 @@ def stream(model: Model, todo: list[tuple[str, str]], known: dict, *, batch_size
         return
     actors, actor_cpus, actor_gpus, prep_cpus = _sizes(ray)
     items = [{"path": p, "sha": h, "known": _Opaque(known.get(h))} for p, h in todo]
-    ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items) // batch_size, 4 * actors * 8)))
+    # about 32 blocks per actor (never fewer than one batch each): enough for the CPU tasks to spread over the
+    # cluster, small enough that a block of prepared images (~200 KB each at 256 px) stays under Ray's block size
+    ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items) // batch_size, 32 * actors)))
     ds = ds.map_batches(_prepare_batch, batch_size=batch_size, batch_format="numpy", num_cpus=prep_cpus,
                         fn_kwargs={"prep_json": json.dumps(model.prep.to_dict()), "with_focus": with_focus})
     ds = ds.map_batches(_Evaluator, batch_size=batch_size, batch_format="numpy",

@@ -159,3 +159,19 @@ def test_without_ray_the_engine_is_a_one_line_error(model, tmp_path, monkeypatch
                  str(tmp_path / "s.db"), "--engine", "ray"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: the ray engine needs Ray Data") and "Traceback" not in "".join(err)
+
+
+def test_an_unreachable_cluster_is_a_one_line_error(learner_pkl, tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port that was free a moment ago: nobody listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # a fresh process (this one is connected already); ray.init alone would retry for minutes
+    folder = make_image_folder(tmp_path / "set", n=1)
+    cmd = [sys.executable, "-m", "facefake_core", "evaluate", str(folder), "--model", str(learner_pkl), "--store",
+           str(tmp_path / "s.db"), "--engine", "ray", "--address", f"127.0.0.1:{port}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    err = out.stderr.strip().splitlines()
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert err[-1].startswith(f"error: no Ray cluster answers at 127.0.0.1:{port}") and "ray start --head" in err[-1]
