@@ -28,7 +28,7 @@ from pytorch_grad_cam.sobel_cam import sobel_cam
 from pytorch_grad_cam.utils.image import scale_cam_image
 
 from ..imaging.photo import Photo
-from ..model import Margin, Model, predict_and_cam
+from ..model import Margin, Model, SplitModel, predict_and_cam
 
 PERCENTILES = (20, 40, 60, 80)
 SEED = 0
@@ -65,11 +65,13 @@ def _scores(model: Model, batch: list[torch.Tensor], target: int | Margin) -> np
     return score.cpu().numpy()
 
 
-def yardsticks(model: Model, x: torch.Tensor, photo: Photo, target: int | Margin, seed: int = SEED) -> dict:
+def yardsticks(model: Model, x: torch.Tensor, photo: Photo, target: int | Margin, seed: int = SEED,
+               split: SplitModel | None = None) -> dict:
     """The two maps a CAM's score is read against, at the input's size (float32 in [0, 1]): ``random``, a
-    ``RandomCAM`` of ``target`` (numpy seeded with ``seed``), and ``sobel``, the Sobel edges of the input crop."""
+    ``RandomCAM`` of ``target`` (numpy seeded with ``seed``), and ``sobel``, the Sobel edges of the input crop.
+    ``split``: the model's cut, e.g. with its front already run on ``x`` (:meth:`SplitModel.ran`)."""
     np.random.seed(seed)  # RandomCAM draws its channel weights from numpy's global generator
-    rnd = predict_and_cam(model.split(), x, "randomcam", target)
+    rnd = predict_and_cam(split or model.split(), x, "randomcam", target)
     h, w = x.shape[-2:]
     crop = model.prep.item(photo.pixels).permute(1, 2, 0).numpy().astype(np.uint8)
     return {"random": input_cam(rnd.raw_cam[0], (w, h)),
@@ -125,10 +127,11 @@ def faithfulness(model: Model, photo: Photo, target: int | str | None = None, me
     """
     x = model.prepare([photo])
     spec = model.target_index(target)
-    res = predict_and_cam(model.split(), x, method, spec)
+    split = model.split().ran(x)  # one front pass for the map and the random yardstick
+    res = predict_and_cam(split, x, method, spec)
     t = spec if isinstance(spec, Margin) else int(res.targets[0])
     h, w = x.shape[-2:]
-    cams = {"cam": input_cam(res.raw_cam[0], (w, h)), **yardsticks(model, x, photo, t, seed)}
+    cams = {"cam": input_cam(res.raw_cam[0], (w, h)), **yardsticks(model, x, photo, t, seed, split)}
     ways = {"road": NoisyLinearImputer()}
     if fill is not None:
         ways["fill"] = FillImputer(model.prepare([fill])[0].detach().cpu().contiguous())

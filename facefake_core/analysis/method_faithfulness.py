@@ -117,12 +117,12 @@ def method_table(model: Model, rows: Sequence[Row], methods: Sequence[str] = DEF
             continue
         x = model.prepare([photo])
         h, w = x.shape[-2:]
-        cams, t = {}, spec
+        cams, t, split = {}, spec, model.split().ran(x)  # one front pass for every method and the yardstick
         for m in methods:
-            res = predict_and_cam(model.split(), x, m, spec)
+            res = predict_and_cam(split, x, m, spec)
             t = spec if isinstance(spec, Margin) else int(res.targets[0])
             cams[m] = input_cam(res.raw_cam[0], (w, h))
-        cams.update(yardsticks(model, x, photo, t, seed))
+        cams.update(yardsticks(model, x, photo, t, seed, split))
         got, _, _ = road_scores(model, x[0].detach().cpu().contiguous(), cams, t, {"road": NoisyLinearImputer()},
                                 percentiles, seed)
         records += [{"image": row.path, "method": name, "road_combined": got[("road", name)][0]} for name in cams]

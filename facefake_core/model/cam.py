@@ -105,6 +105,17 @@ class _Tail(nn.Module):
         return self.last(out)
 
 
+class _Ran(nn.Module):
+    """A front already run: gives its stored output (detached, so each caller gets a fresh leaf) for any input."""
+
+    def __init__(self, acts: torch.Tensor) -> None:
+        super().__init__()
+        self.acts = acts
+
+    def forward(self, _x: torch.Tensor) -> torch.Tensor:
+        return self.acts.detach()
+
+
 @dataclass(frozen=True)
 class SplitModel:
     """A network cut after one of its layers: ``back(front(x)) == net(x)``, ``front(x)`` that layer's output."""
@@ -116,6 +127,12 @@ class SplitModel:
     def at(cls, model: nn.Module, path: str) -> "SplitModel":
         """Cut ``model`` after the module at ``path`` (a :func:`~facefake_core.model.network.layer_names` value)."""
         return cls(*split_at(model, path))
+
+    def ran(self, x: torch.Tensor) -> "SplitModel":
+        """This cut with its front run once on ``x``: calls on the same ``x`` (several CAM methods, a baseline)
+        share that one front pass. Only for ``x`` itself."""
+        with torch.no_grad():
+            return SplitModel(_Ran(self.front(x)), self.back)
 
 
 #: The target name that asks for the margin (positive class's logit minus the other's) instead of one class.

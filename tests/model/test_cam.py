@@ -123,3 +123,13 @@ def test_every_class_cam_equals_pytorch_grad_cam_for_that_class(model):
     np.testing.assert_allclose(res.features, plain.features, rtol=1e-3, atol=1e-5)  # a batch of 6 against 3
     with pytest.raises(ValueError, match="margin"):
         predict_and_cam(model.split(), x, "gradcam", model.target_index("margin"), every_class=True)
+
+
+def test_a_front_run_once_serves_several_methods_unchanged(model):
+    x = model.prepare([load_photo(draw_photo(44, 170, 130))])
+    ran = model.split().ran(x)
+    for method in ("gradcam", "eigencam"):
+        a, b = predict_and_cam(ran, x, method, [0]), predict_and_cam(model.split(), x, method, [0])
+        np.testing.assert_array_equal(a.raw_cam, b.raw_cam)
+        np.testing.assert_array_equal(a.probs, b.probs)
+    assert not ran.front.acts.requires_grad and ran.front.acts.grad is None  # the kept pass is never written to
