@@ -329,13 +329,18 @@ def embedding_map(ev: Evaluation, method: str, seed: int, run: bool = True):
     return _space().compute(key, lambda: make(ev, store(), method, seed=seed, name=ev.source))
 
 
-def near_duplicates(evs: list[Evaluation], threshold: float) -> list:
-    """Near-duplicate pairs within and across these sets (:func:`facefake_core.analysis.near_duplicates`), found once
-    per combination of evaluations (the search is quadratic: about 10 s for 10,000 images here)."""
-    from facefake_core.analysis import near_duplicates as find
+def near_duplicates(evs: list[Evaluation], threshold: float, hamming: int | None = None) -> list:
+    """Near-duplicate pairs within and across these sets (:func:`facefake_core.analysis.near_duplicates`, by the
+    images' perceptual hashes, computed once per image and stored), found once per combination of evaluations and
+    thresholds (the search is quadratic: README, The embedding map)."""
+    from facefake_core.analysis import image_hashes, near_duplicates as find
 
-    key = ("duplicates", threshold, *((id(e), e.source) for e in evs))
-    return _space().compute(key, lambda: find([set_features(e) for e in evs], threshold))
+    def run() -> list:
+        pools = [set_features(e) for e in evs]
+        return find(pools, threshold, image_hashes(pools, store()), hamming)
+
+    key = ("duplicates", threshold, hamming, *((id(e), e.source) for e in evs))
+    return _space().compute(key, run)
 
 
 def neighbours_of(ev: Evaluation, path: str, k: int) -> list:

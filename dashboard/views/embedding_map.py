@@ -78,15 +78,22 @@ def _duplicates(ev: Evaluation, source: str) -> None:
     chosen = [] if mode.public() else st.multiselect(
         "Also against these sets evaluated with this model (a training folder, say)", list(others),
         default=list(others), key=f"{KEY}_against")
-    limit = st.number_input("Near-duplicate threshold (cosine distance)", 0.0, 2.0, CONFIG.near_duplicate_distance,
+    c1, c2 = st.columns(2)
+    bits = int(c1.number_input("Near-duplicate threshold (bits of the perceptual hash)", 0, 128,
+                               CONFIG.near_duplicate_hamming, step=2, key=f"{KEY}_bits",
+                               help="Of 256. Measured on copies of demo portraits (README, The embedding map): "
+                                    "re-encoded, resized and 2-5% cropped copies lie within 36 bits of their "
+                                    "original, distinct portraits 50 or more apart."))
+    limit = c2.number_input("For images without a hash: cosine distance", 0.0, 2.0, CONFIG.near_duplicate_distance,
                             format="%.5f", step=0.0005, key=f"{KEY}_dup",
-                            help="The default was measured on the demo's round0 (README, The embedding map); "
-                                 "the scale of distances differs from model to model.")
-    pairs = [p for p in state.near_duplicates([ev, *(others[s] for s in chosen)], limit)
+                            help="Decides only where an image's file can no longer be read to hash it; the scale "
+                                 "of feature distances differs from model to model.")
+    pairs = [p for p in state.near_duplicates([ev, *(others[s] for s in chosen)], limit, bits)
              if source in (p.set_a, p.set_b)]
-    st.caption(f"Pairs closer than a cosine distance of {limit:g} in the model's feature space. Re-encoded copies "
-               "are found; on the demo, resized or cropped ones mostly are not (README). Byte-identical files share "
-               "a hash and pair at distance 0.")
+    st.caption(f"Pairs whose perceptual hashes (of the pixels alone, not the model) differ in at most {bits} of 256 "
+               "bits: re-encoded, resized and slightly cropped copies (README). The cosine distance of their feature "
+               "vectors is shown too: a copy the model sees far from its original is a robustness problem as well. "
+               "Byte-identical files pair at 0 bits.")
     if not pairs:
         st.info("No near-duplicates.")
         return

@@ -23,6 +23,7 @@ from .embedding import (
     Neighbour,
     SetFeatures,
     embedding_map,
+    image_hashes,
     map_frame,
     near_duplicates,
     neighbours,
@@ -45,5 +46,5 @@ __all__ = [
     "near_duplicates", "neighbours", "parse_edit", "project", "robustness", "sanity", "set_features", "slice_columns",
     "slice_metrics", "slice_report",
     "class_spectra", "counterfactual_summary", "default_slices", "dof_edges", "error_by_dof", "focus_frame",
-    "image_spectra", "row_by_path", "slice_name", "slice_rows", "slice_table", "sweep",
+    "image_hashes", "image_spectra", "row_by_path", "slice_name", "slice_rows", "slice_table", "sweep",
 ]

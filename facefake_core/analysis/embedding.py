@@ -11,9 +11,13 @@ fastai's default head). Here they become float32 ``(N, D)`` matrices, one row pe
   projected to 2-D by PCA (scikit-learn; the default: deterministic and fast) or UMAP (umap-learn, seeded, run on
   the first 50 principal components). A map is cached in the store under the model, the method, its parameters
   and a digest of the set's images in order, so it is computed once.
-* **Near-duplicates** are pairs closer than ``CONFIG.near_duplicate_distance`` (how it was measured: README, "The
-  embedding map"); a pair whose images lie in two different sets is flagged as ``cross_set``: the same face in a
-  training folder and in the hard set is leakage.
+* **Near-duplicates** are pairs whose perceptual hashes (:mod:`facefake_core.imaging.perceptual`, of the pixels
+  alone, stored per image sha) differ in at most ``CONFIG.near_duplicate_hamming`` bits. Only where an image has no
+  hash (its file can no longer be read) does the feature distance decide, under ``CONFIG.near_duplicate_distance``.
+  How both were measured: README, "The embedding map": the hash finds re-encoded, resized and slightly cropped
+  copies, which a detector's features mostly do not, and lists no distinct demo portraits, which the features do. A
+  pair whose images lie in two different sets is flagged as ``cross_set``: the same face in a training folder and
+  in the hard set is leakage.
 """
 
 from __future__ import annotations
@@ -21,15 +25,18 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from ..config import CONFIG
-from ..errors import EmbeddingError
+from ..errors import EmbeddingError, ImageLoadError
 from ..evaluation import Evaluation, Row, Store, predict_at
+from ..imaging import load_photo
+from ..imaging.perceptual import HASH_BITS, HASH_VERSION, hash_pairs, perceptual_hash
 from .dof import focus_frame
 
 METHODS = ("pca", "umap")
@@ -232,42 +239,82 @@ def neighbours(query: np.ndarray, pools: Sequence[SetFeatures], k: int = 5,
     return out[:k]
 
 
+def image_hashes(pools: Sequence[SetFeatures], store: Store | None = None, workers: int = 2) -> dict[str, np.ndarray]:
+    """Perceptual hashes (:func:`~facefake_core.imaging.perceptual.perceptual_hash`) of the pools' images by image
+    sha: read from ``store``, or computed from the files once and stored there. Images whose file can no longer be
+    read are left out (their pairs rest on the feature distance alone)."""
+    paths = {r.image_sha: r.path for p in pools for r in p.rows}
+    known = store.get_image_hashes(list(paths), HASH_VERSION) if store is not None else {}
+
+    def one(item: tuple[str, str]) -> tuple[str, np.ndarray | None]:
+        try:
+            return item[0], perceptual_hash(load_photo(item[1]).pixels)
+        except ImageLoadError:
+            return item[0], None
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        fresh = {h: v for h, v in pool.map(one, [(h, p) for h, p in paths.items() if h not in known]) if v is not None}
+    if store is not None and fresh:
+        store.put_image_hashes(HASH_VERSION, fresh.items())
+    return {**known, **fresh}
+
+
 @dataclass(frozen=True)
 class NearDuplicate:
-    """Two images whose feature vectors are closer than the near-duplicate threshold."""
+    """Two images that look alike. ``distance`` is their cosine distance in feature space (always given);
+    ``hamming`` their hash distance in bits (``None`` when one has no hash); ``kind`` says which decided: ``"hash"``
+    or, for an image without a hash, ``"features"``."""
 
     a: str
     b: str
     distance: float
     set_a: str
     set_b: str
+    hamming: int | None = None
+    kind: str = "features"
 
     @property
     def cross_set(self) -> bool:
         return self.set_a != self.set_b
 
     def to_dict(self) -> dict:
-        return {"a": self.a, "b": self.b, "distance": self.distance, "set_a": self.set_a, "set_b": self.set_b,
-                "cross_set": self.cross_set}
+        return {"a": self.a, "b": self.b, "distance": self.distance, "hamming": self.hamming, "kind": self.kind,
+                "set_a": self.set_a, "set_b": self.set_b, "cross_set": self.cross_set}
 
 
-def near_duplicates(pools: Sequence[SetFeatures], threshold: float | None = None) -> list[NearDuplicate]:
-    """Every pair of images in ``pools`` (within one set or across sets) closer than ``threshold`` (cosine
-    distance; default ``CONFIG.near_duplicate_distance``), closest first. An image listed in two sets is paired
-    with itself across them (distance 0)."""
+def near_duplicates(pools: Sequence[SetFeatures], threshold: float | None = None,
+                    hashes: Mapping[str, np.ndarray] | None = None, hamming: int | None = None) -> list[NearDuplicate]:
+    """Every pair of near-duplicate images in ``pools`` (within one set or across sets; module docstring), closest
+    first (by hash distance, then cosine distance). An image listed in two sets is paired with itself across them.
+
+    Args:
+        pools: the sets' vectors.
+        threshold: cosine distance below which a pair without hashes counts (default
+            ``CONFIG.near_duplicate_distance``).
+        hashes: image sha -> :func:`image_hashes`' hashes; ``None`` compares features only.
+        hamming: hash distance at or below which a pair counts (default ``CONFIG.near_duplicate_hamming``).
+    """
     from sklearn.neighbors import NearestNeighbors
 
     threshold = CONFIG.near_duplicate_distance if threshold is None else threshold
+    hamming = CONFIG.near_duplicate_hamming if hamming is None else hamming
+    hashes = hashes or {}
     rows = [(p.name, r) for p in pools for r in p.rows]
     if len(rows) < 2:
         return []
-    x = np.concatenate([p.vectors for p in pools if len(p.rows)]).astype(np.float32)
-    nn = NearestNeighbors(radius=threshold, metric="cosine", algorithm="brute").fit(x)
-    dist, idx = nn.radius_neighbors(x, sort_results=True)
-    out = []
-    for i, (ds, js) in enumerate(zip(dist, idx)):
-        for d, j in zip(ds, js):
-            if j > i and d < threshold:
-                (sa, ra), (sb, rb) = rows[i], rows[j]
-                out.append(NearDuplicate(ra.path, rb.path, max(float(d), 0.0), sa, sb))
-    return sorted(out, key=lambda p: (p.distance, p.a, p.b))
+    x = _unit(np.concatenate([p.vectors for p in pools if len(p.rows)]).astype(np.float32))
+    hashed = [i for i, (_, r) in enumerate(rows) if r.image_sha in hashes]
+    found: dict[tuple[int, int], tuple[str, int | None]] = {}
+    if len(hashed) > 1:
+        stack = np.stack([hashes[rows[i][1].image_sha] for i in hashed])
+        found.update({(hashed[a], hashed[b]): ("hash", bits) for a, b, bits in hash_pairs(stack, hamming)})
+    if len(hashed) < len(rows):  # the features decide only for pairs with an image that has no hash
+        has = np.zeros(len(rows), bool)
+        has[hashed] = True
+        nn = NearestNeighbors(radius=threshold, metric="cosine", algorithm="brute").fit(x)
+        for i, (ds, js) in enumerate(zip(*nn.radius_neighbors(x, sort_results=True))):
+            found.update({(i, int(j)): ("features", None) for d, j in zip(ds, js)
+                          if j > i and d < threshold and not (has[i] and has[j])})
+    out = [NearDuplicate(ra.path, rb.path, max(float(1 - x[i] @ x[j]), 0.0), sa, sb, bits, kind)
+           for (i, j), (kind, bits) in found.items() for (sa, ra), (sb, rb) in [(rows[i], rows[j])]]
+    return sorted(out, key=lambda p: (p.hamming if p.hamming is not None else HASH_BITS + 1, p.distance, p.a, p.b))

@@ -11,7 +11,7 @@ safe to share between threads and processes; every batch is written in one trans
 mid-run leaves only whole batches behind, and a re-run skips every image already stored.
 
 Schema versions (``PRAGMA user_version``): 1 had ``results``, ``focus``, ``file_hashes`` and ``triage``; 2 adds
-``features``, ``projections``, ``file_info`` and ``edit_results``, and ``triage`` gains its ``owner`` column
+``features``, ``projections``, ``file_info``, ``edit_results`` (and later ``image_hashes``), and ``triage`` gains its ``owner`` column
 (migrated in place, see above). Opening an older store only creates the new, empty tables: nothing stored is
 rewritten or lost, and the next evaluation fills in the features of rows stored without them.
 """
@@ -58,6 +58,12 @@ CREATE TABLE IF NOT EXISTS file_hashes (
 CREATE TABLE IF NOT EXISTS file_info (
     image_sha TEXT PRIMARY KEY,
     info TEXT NOT NULL            -- JSON of the header facts (format, size, bytes, JPEG quality, subsampling)
+);
+CREATE TABLE IF NOT EXISTS image_hashes (
+    image_sha TEXT NOT NULL,
+    version INTEGER NOT NULL,     -- the perceptual hash's version (imaging.perceptual.HASH_VERSION)
+    hashes BLOB NOT NULL,         -- raw uint8 (variants x 32 bytes): packed 256-bit DCT hashes of the image and crops
+    PRIMARY KEY (image_sha, version)
 );
 CREATE TABLE IF NOT EXISTS edit_results (
     model_sha TEXT NOT NULL,
@@ -283,6 +289,19 @@ class Store:
         with self._connect() as con:
             con.executemany("INSERT OR REPLACE INTO file_info VALUES (?,?)",
                             [(sha, json.dumps(info)) for sha, info in rows])
+
+    # -- perceptual hashes (of the pixels alone, shared by every model; near-duplicates) ----------------------
+    def get_image_hashes(self, image_shas: Sequence[str], version: int) -> dict[str, np.ndarray]:
+        q = "SELECT image_sha, hashes FROM image_hashes WHERE version=? AND image_sha IN ({})"
+        with self._connect() as con:
+            return {sha: np.frombuffer(blob, np.uint8).reshape(-1, 32)
+                    for sha, blob in _select_in(con, q, [version], image_shas)}
+
+    def put_image_hashes(self, version: int, rows: Iterable[tuple[str, np.ndarray]]) -> None:
+        """Write ``(image_sha, hashes)`` rows, ``hashes`` uint8 ``(V, 32)``."""
+        with self._connect() as con:
+            con.executemany("INSERT OR REPLACE INTO image_hashes VALUES (?,?,?)",
+                            [(sha, version, np.ascontiguousarray(h, np.uint8).tobytes()) for sha, h in rows])
 
     # -- probabilities of edited images (robustness curves) ----------------------------------------------------
     def get_edit_results(self, model_sha: str, edit: str, value: float, image_shas: Sequence[str]
