@@ -329,6 +329,17 @@ def embedding_map(ev: Evaluation, method: str, seed: int, run: bool = True):
     return _space().compute(key, lambda: make(ev, store(), method, seed=seed, name=ev.source))
 
 
+@st.cache_resource(show_spinner=False)
+def umap_warm_up() -> threading.Thread:
+    """Compile UMAP's numba code in a background thread, once per server process (tens of seconds of CPU), so a
+    visitor who switches the Map page from PCA to UMAP waits for the projection only."""
+    from facefake_core.analysis.embedding import warm_up_umap
+
+    thread = threading.Thread(target=warm_up_umap, name="umap-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def near_duplicates(evs: list[Evaluation], threshold: float, hamming: int | None = None) -> list:
     """Near-duplicate pairs within and across these sets (:func:`facefake_core.analysis.near_duplicates`, by the
     images' perceptual hashes, computed once per image and stored), found once per combination of evaluations and

@@ -156,6 +156,8 @@ def main() -> None:
     colour_by = c3.selectbox("Colour by", list(map_figures.COLOUR_BY), key=f"{KEY}_colour",
                              format_func=map_figures.COLOUR_BY.get)
     threshold = c4.slider(f"Threshold on P({ev.positive})", 0.0, 1.0, CONFIG.threshold, 0.01, key=f"{KEY}_threshold")
+    if method == "pca":
+        state.umap_warm_up()  # while the visitor reads the PCA map, UMAP's first-call compilation happens
     frame = _map_of(ev, method, seed, threshold)
     if frame is None:
         return

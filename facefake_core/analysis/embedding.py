@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,9 +42,11 @@ from .dof import focus_frame
 
 METHODS = ("pca", "umap")
 #: Bumped whenever the projection code changes what it returns, so cached maps from older code are not reused.
-PROJECTION_VERSION = 1
+PROJECTION_VERSION = 2
 #: UMAP runs on at most this many principal components (faster neighbour search, same map in practice).
 UMAP_PCA_DIMS = 50
+#: Above ``UMAP_FEW`` points UMAP runs ``UMAP_EPOCHS`` epochs (umap-learn's own default above 10,000), not 500.
+UMAP_FEW, UMAP_EPOCHS = 5000, 200
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,8 @@ def project(vectors: np.ndarray, method: str = "pca", seed: int = 0, n_neighbors
     Args:
         vectors: float ``(N, D)``.
         method: ``"pca"`` (scikit-learn) or ``"umap"`` (umap-learn on the first :data:`UMAP_PCA_DIMS` principal
-            components).
+            components, over scikit-learn's exact ``n_neighbors`` graph; :data:`UMAP_EPOCHS` epochs above
+            :data:`UMAP_FEW` points).
         seed: random state of both; the same inputs and seed give the same map.
         n_neighbors, min_dist: UMAP's parameters (``n_neighbors`` is capped below ``N``); PCA ignores them.
 
@@ -124,10 +128,28 @@ def project(vectors: np.ndarray, method: str = "pca", seed: int = 0, n_neighbors
     except ImportError:
         raise EmbeddingError("UMAP needs the umap-learn package (pip install umap-learn); PCA works without it") \
             from None
+    from sklearn.neighbors import NearestNeighbors
+
     reduced = PCA(n_components=min(UMAP_PCA_DIMS, n - 1, x.shape[1]), random_state=seed).fit_transform(x)
-    reducer = umap.UMAP(n_components=2, n_neighbors=max(2, min(n_neighbors, n - 1)), min_dist=min_dist,
-                        random_state=seed, n_jobs=1)  # a seed makes UMAP single-threaded anyway; say so
-    return np.asarray(reducer.fit_transform(reduced), np.float32)
+    k = max(2, min(n_neighbors, n - 1))
+    # The exact k-NN graph from scikit-learn (about 1 s for 10,000 points in 50-d), handed to UMAP: it skips
+    # pynndescent, whose numba compilation cost most of a first map's time in a process (README, "Speed").
+    knn_dists, knn = NearestNeighbors(n_neighbors=k).fit(reduced).kneighbors(reduced)
+    reducer = umap.UMAP(n_components=2, n_neighbors=k, min_dist=min_dist, random_state=seed, n_jobs=1,
+                        n_epochs=UMAP_EPOCHS if n > UMAP_FEW else None, precomputed_knn=(knn, knn_dists))
+    with warnings.catch_warnings():  # "transform will be unavailable": the map is all that is used
+        warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]", category=UserWarning)
+        return np.asarray(reducer.fit_transform(reduced), np.float32)
+
+
+def warm_up_umap() -> None:
+    """Compile umap-learn's numba code (tens of seconds, once per process) on a tiny made-up set, so that the first
+    real UMAP map does not pay for it; a no-op without umap-learn. The dashboard runs it in the background."""
+    try:
+        import umap  # noqa: F401
+    except ImportError:
+        return
+    project(np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32), "umap", n_neighbors=5)
 
 
 @dataclass(frozen=True)
