@@ -354,12 +354,31 @@ def near_duplicates(evs: list[Evaluation], threshold: float, hamming: int | None
     return _space().compute(key, run)
 
 
-def neighbours_of(ev: Evaluation, path: str, k: int) -> list:
-    """The ``k`` nearest images to the set's image ``path``, in this set and in every other set this server has
-    evaluated with the same model (:func:`facefake_core.analysis.neighbours`); ``[]`` without stored features."""
-    from facefake_core.analysis import neighbours
+def hash_bits(image_sha: str, path: str, others: dict[str, str]) -> dict[str, int]:
+    """Perceptual-hash distance (bits) from one image to each of ``others`` (image sha -> path), by image sha; an
+    image whose file cannot be read is left out. Hashes are computed once per image and stored."""
+    from facefake_core.analysis import image_hashes
+    from facefake_core.imaging.perceptual import hash_distance
 
-    pools = [set_features(e) for _, e in evaluated_sets(ev.model_sha) if e is not ev] + [set_features(ev)]
+    hashes = image_hashes({image_sha: path, **others}, store())
+    if image_sha not in hashes:
+        return {}
+    return {sha: hash_distance(hashes[image_sha], hashes[sha]) for sha in others if sha in hashes}
+
+
+def neighbours_of(ev: Evaluation, path: str, k: int, with_store: bool = False) -> list:
+    """The ``k`` nearest images to the set's image ``path``, in this set and in every other set this server has
+    evaluated with the same model (:func:`facefake_core.analysis.neighbours`); with ``with_store``, also among every
+    other image the store holds features for under the model (sets evaluated from the CLI, set ``"stored"``). ``[]``
+    without stored features."""
+    from facefake_core.analysis import neighbours, stored_features
+
+    evs = [e for _, e in evaluated_sets(ev.model_sha) if e is not ev]
+    pools = [set_features(e) for e in evs] + [set_features(ev)]
+    if with_store:  # read once per state of the store's results for the model, and per set of evaluations
+        key = ("stored", ev.model_sha, store().count_results(ev.model_sha), *((id(e), e.source) for e in [*evs, ev]))
+        skip = {r.path for e in [*evs, ev] for r in e.rows}
+        pools.insert(0, _space().compute(key, lambda: stored_features(store(), ev.model_sha, ev.vocab, skip)))
     own = pools[-1]
     i = own.index_of(path)
     if i is None:

@@ -29,6 +29,7 @@ from .embedding import (
     neighbours,
     project,
     set_features,
+    stored_features,
 )
 from .faithfulness import faithfulness
 from .randomisation import sanity
@@ -44,6 +45,7 @@ __all__ = [
     "NearDuplicate", "Neighbour", "SUMMARY_KINDS", "SetFeatures", "SweepPoint", "audit", "cam_bokeh_groups",
     "diagnose", "embedding_map", "faithfulness", "file_infos", "filter_slice", "map_frame", "metadata_auc",
     "near_duplicates", "neighbours", "parse_edit", "project", "robustness", "sanity", "set_features", "slice_columns",
+    "stored_features",
     "slice_metrics", "slice_report",
     "class_spectra", "counterfactual_summary", "default_slices", "dof_edges", "error_by_dof", "focus_frame",
     "image_hashes", "image_spectra", "row_by_path", "slice_name", "slice_rows", "slice_table", "sweep",

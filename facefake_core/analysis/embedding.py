@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -77,15 +79,35 @@ class SetFeatures:
 
 def set_features(ev: Evaluation, store: Store, name: str | None = None) -> SetFeatures:
     """The vectors ``store`` holds for ``ev``'s rows (see :class:`SetFeatures`)."""
-    stored = store.get_features(ev.model_sha, [r.image_sha for r in ev.rows])
-    have = tuple(r for r in ev.rows if r.image_sha in stored)
+    return _pool(name or ev.source, ev.model_sha, ev.rows,
+                 store.get_features(ev.model_sha, [r.image_sha for r in ev.rows]))
+
+
+def _pool(name: str, model_sha: str, rows: Sequence[Row], stored: Mapping[str, np.ndarray]) -> SetFeatures:
+    """The rows' vectors from ``stored`` (image sha -> vector) as a :class:`SetFeatures`."""
+    have = tuple(r for r in rows if r.image_sha in stored)
     dims = {stored[r.image_sha].shape[0] for r in have}
     if len(dims) > 1:
-        raise EmbeddingError(f"{name or ev.source}: stored feature vectors have different sizes {sorted(dims)}")
+        raise EmbeddingError(f"{name}: stored feature vectors have different sizes {sorted(dims)}")
     vectors = (np.stack([stored[r.image_sha] for r in have]).astype(np.float32) if have
                else np.zeros((0, 0), np.float32))
-    return SetFeatures(name or ev.source, ev.model_sha, have, vectors,
-                       tuple(r for r in ev.rows if r.image_sha not in stored))
+    return SetFeatures(name, model_sha, have, vectors, tuple(r for r in rows if r.image_sha not in stored))
+
+
+def stored_features(store: Store, model_sha: str, vocab: Sequence[str], skip: Collection[str] = (),
+                    name: str = "stored") -> SetFeatures:
+    """Every image ``store`` holds a feature vector for under the model (any set, evaluated from the CLI or any
+    server), as one pool; files that no longer exist and paths in ``skip`` are left out.
+
+    The store keeps results per image, not per set, so a row's ``label`` is its folder's name when that is a class of
+    ``vocab`` (a folder of class subfolders) and ``""`` otherwise; its probabilities are the stored ones.
+    """
+    files = [(p, sha) for p, sha in store.feature_files(model_sha) if p not in skip and os.path.isfile(p)]
+    shas = list(dict.fromkeys(sha for _, sha in files))
+    vecs, results = store.get_features(model_sha, shas), store.get_results(model_sha, shas)
+    rows = [Row(p, Path(p).parent.name if Path(p).parent.name in vocab else "", image_sha=sha,
+                probs=results[sha].probs if sha in results else {}) for p, sha in files]
+    return _pool(name, model_sha, rows, vecs)
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
@@ -261,11 +283,12 @@ def neighbours(query: np.ndarray, pools: Sequence[SetFeatures], k: int = 5,
     return out[:k]
 
 
-def image_hashes(pools: Sequence[SetFeatures], store: Store | None = None, workers: int = 2) -> dict[str, np.ndarray]:
-    """Perceptual hashes (:func:`~facefake_core.imaging.perceptual.perceptual_hash`) of the pools' images by image
-    sha: read from ``store``, or computed from the files once and stored there. Images whose file can no longer be
-    read are left out (their pairs rest on the feature distance alone)."""
-    paths = {r.image_sha: r.path for p in pools for r in p.rows}
+def image_hashes(pools: Sequence[SetFeatures] | Mapping[str, str], store: Store | None = None,
+                 workers: int = 2) -> dict[str, np.ndarray]:
+    """Perceptual hashes (:func:`~facefake_core.imaging.perceptual.perceptual_hash`) of the pools' images (or of a
+    mapping image sha -> path) by image sha: read from ``store``, or computed from the files once and stored there.
+    Images whose file can no longer be read are left out (their pairs rest on the feature distance alone)."""
+    paths = dict(pools) if isinstance(pools, Mapping) else {r.image_sha: r.path for p in pools for r in p.rows}
     known = store.get_image_hashes(list(paths), HASH_VERSION) if store is not None else {}
 
     def one(item: tuple[str, str]) -> tuple[str, np.ndarray | None]:

@@ -237,6 +237,14 @@ class Store:
         con.executemany("INSERT OR REPLACE INTO features VALUES (?,?,?,?)", data)
 
     # -- projections (2-D maps of a set's features, cached per model, method, parameters and images) -------------
+    def feature_files(self, model_sha: str) -> list[tuple[str, str]]:
+        """``(path, image_sha)`` of every file hashed by an evaluation whose image has a feature vector under the
+        model: the images of every set evaluated with it, from the CLI or any server (paths as last hashed)."""
+        q = ("SELECT h.path, h.sha FROM file_hashes h JOIN features f ON f.image_sha = h.sha AND f.model_sha = ? "
+             "ORDER BY h.path")
+        with self._connect() as con:
+            return [(p, sha) for p, sha in con.execute(q, (model_sha,))]
+
     def get_projection(self, model_sha: str, key: str) -> np.ndarray | None:
         """A stored float32 ``(n, 2)`` projection, or ``None``."""
         with self._connect() as con:

@@ -13,6 +13,7 @@ from facefake_core import evaluate
 from facefake_core import CONFIG
 from facefake_core.analysis import (
     SetFeatures, embedding_map, image_hashes, map_frame, near_duplicates, neighbours, project, set_features,
+    stored_features,
 )
 from facefake_core.demo import render_portrait
 from facefake_core.evaluation import Evaluation, Row, Store
@@ -163,3 +164,28 @@ def test_a_recompressed_resized_copy_in_a_second_set_is_found(any_model, tmp_pat
         (str(hard / "real" / "casual_0.png"), str(train / "real" / "cropped.png"), True, "hash"),
     ]
     assert all(p.hamming <= CONFIG.near_duplicate_hamming for p in pairs)
+
+
+def test_stored_features_pool_every_image_the_store_holds_for_the_model(model, tmp_path):
+    """Sets evaluated elsewhere (the CLI) are found through the store: each file with its folder's class, its stored
+    probabilities and the same vector as its own set's; skipped paths and vanished files are left out."""
+    from conftest import make_image_folder
+
+    store = Store(tmp_path / "s.sqlite")
+    a = evaluate(model, str(make_image_folder(tmp_path / "a", n=2)), store=store, with_focus=False)
+    b_root = tmp_path / "b"
+    for label in ("fake", "real"):
+        (b_root / label).mkdir(parents=True)
+        for i in range(2):
+            _png(b_root / label / f"{i}.png", render_portrait(700 + 10 * i, label, "casual", size=96))
+    b = evaluate(model, str(b_root), store=store, with_focus=False)
+    (b_root / "real" / "1.png").unlink()
+    pool = stored_features(store, model.info.sha256, a.vocab, skip={r.path for r in a.rows})
+    expected = [r for r in b.rows if r.path != str(b_root / "real" / "1.png")]
+    assert sorted(r.path for r in pool.rows) == sorted(r.path for r in expected)
+    own = set_features(b, store)
+    for r in pool.rows:
+        twin = next(x for x in b.rows if x.path == r.path)
+        assert (r.label, r.image_sha, r.probs) == (twin.label, twin.image_sha, twin.probs)
+        assert np.array_equal(pool.vectors[pool.index_of(r.path)], own.vectors[own.index_of(r.path)])
+    assert pool.name == "stored" and pool.model_sha == a.model_sha

@@ -1,16 +1,22 @@
 """AppTest of the Map page on a small generated set, evaluated through the Hard set page first: the map is drawn, a
 lasso selection on it (sent as the browser would send it: the chart's widget value) opens the selected images in
-the gallery, and a gallery image's Details open it on the Hard set page with its nearest neighbours."""
+the gallery, and a gallery image's Details open it on the Hard set page with its nearest neighbours (among them a
+set evaluated outside the server, found in the store); two rounds' maps sit side by side."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from test_dashboard import demo, env, has_button, ok, tiny_demo  # noqa: F401  (env, demo, tiny_demo are fixtures)
-from conftest import make_image_folder
+from PIL import Image
+
+from conftest import draw_photo, make_image_folder
+from facefake_core import evaluate
+from facefake_core.evaluation import Store
 
 pytest.importorskip("streamlit.testing.v1")
 from streamlit.proto.WidgetStates_pb2 import WidgetStates  # noqa: E402
@@ -44,7 +50,7 @@ def select_on_chart(at: AppTest, key: str, paths: list[str]) -> AppTest:
     return at._run(states)
 
 
-def test_map_page_selection_opens_the_images(env):
+def test_map_page_selection_opens_the_images(env, model):
     folder = make_image_folder(env / "set", n=3)
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     at.switch_page(PAGE).run()
@@ -83,14 +89,27 @@ def test_map_page_selection_opens_the_images(env):
     ok(at)
     assert any("No near-duplicates" in i.value for i in at.info)
 
+    # A set evaluated outside this server (as `facefake evaluate` does) holding a byte copy of the first image: the
+    # detail's neighbours find it in the store, as the set "stored", at distance 0 and 0 hash bits.
+    copy = env / "cli_set" / "fake" / "copy.jpg"
+    for label in ("fake", "real"):
+        (env / "cli_set" / label).mkdir(parents=True)
+    shutil.copy(chosen[0], copy)
+    Image.fromarray(draw_photo(7777)).save(env / "cli_set" / "real" / "other.jpg")
+    evaluate(model, str(env / "cli_set"), store=Store(env / "store.sqlite"), with_focus=False)
+
     details = [b for b in at.button if b.key and b.key.startswith("map_open_0_")]
     details[0].click().run()
     ok(at)
     assert at.title[0].value == "Hard set"
     assert any(s.value == f"Detail · {Path(chosen[0]).name}" for s in at.subheader)
     found = next(d.value for d in at.dataframe if "distance" in d.value.columns)
-    assert len(found) == 5 and chosen[0] not in list(found["path"])  # the other five images, never itself
+    assert len(found) == 5 and chosen[0] not in list(found["path"])  # five other images, never itself
     assert list(found["distance"]) == sorted(found["distance"])
+    first = found.iloc[0]
+    assert (first["path"], first["set"], first["label"]) == (str(copy), "stored", "fake")
+    assert first["distance"] < 1e-6 and first["hash bits"] == 0 and first["near-duplicate"]
+    assert found["hash bits"].notna().all()
 
 
 def test_map_page_shows_two_rounds_side_by_side(env, demo):
