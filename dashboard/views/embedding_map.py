@@ -4,8 +4,9 @@
 Reads the set last evaluated on the Hard set page (``?set=`` or this session's last set). Points are coloured by
 true class, prediction, correctness, style, depth-of-field slice, ``narrow_dof`` or P(fake); hovering names the
 image, and a lasso, box or click selection opens the selected images with their stored heatmaps below the map
-(Plotly cannot show a picture in a hover label). Below: near-duplicate pairs within the set and against the other
-sets this server evaluated with the model, and the map of another round side by side. Figures and the decoding of
+(Plotly cannot show a picture in a hover label). Below: near-duplicate pairs (by perceptual hash) within the set and
+against the other sets this server evaluated with the model (above ``AUTO_DUPLICATES`` images the search waits for a
+switch), and the maps of other rounds side by side. Figures and the decoding of
 a selection are in ``dashboard/map_figures.py``.
 """
 
@@ -27,6 +28,8 @@ from dashboard.widgets import progress_bar, require_model
 KEY = "map"
 SELECTED = f"{KEY}_selected"  # session state: the gallery's image paths, filled by a selection on the map
 GALLERY_MAX = 24
+#: Above this many images (the set and the sets it is compared with), the near-duplicate search waits for a switch.
+AUTO_DUPLICATES = 2000
 
 
 def _on_select() -> None:
@@ -88,8 +91,13 @@ def _duplicates(ev: Evaluation, source: str) -> None:
                             format="%.5f", step=0.0005, key=f"{KEY}_dup",
                             help="Decides only where an image's file can no longer be read to hash it; the scale "
                                  "of feature distances differs from model to model.")
-    pairs = [p for p in state.near_duplicates([ev, *(others[s] for s in chosen)], limit, bits)
-             if source in (p.set_a, p.set_b)]
+    evs = [ev, *(others[s] for s in chosen)]
+    n = sum(len(e.rows) for e in evs)
+    if n > AUTO_DUPLICATES and not st.toggle(f"Search these {n} images for near-duplicates", key=f"{KEY}_dups_on"):
+        st.caption(f"Hashing {n} images (once; the hashes are stored) and the quadratic pair search take a minute or "
+                   "more on this machine (README, The embedding map), so the search waits for this switch.")
+        return
+    pairs = [p for p in state.near_duplicates(evs, limit, bits) if source in (p.set_a, p.set_b)]
     st.caption(f"Pairs whose perceptual hashes (of the pixels alone, not the model) differ in at most {bits} of 256 "
                "bits: re-encoded, resized and slightly cropped copies (README). The cosine distance of their feature "
                "vectors is shown too: a copy the model sees far from its original is a robustness problem as well. "
