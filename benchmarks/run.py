@@ -143,7 +143,8 @@ def bench(work: Path, repeat: int, n_eval: int, batch_size: int, eval_repeat: in
 def stage_costs(model, paths: list[Path], batch_size: int, store) -> dict:
     """Per-image CPU costs of the evaluator's stages, each timed alone over the same images (ms per image):
     reading the bytes, decoding (EXIF and mode conversion included), fastai's preprocessing, the focus measures,
-    the forward pass, the CAM's tail (one-pass prediction + CAM minus the forward alone), and the store write."""
+    the forward pass, the CAM's tail (one-pass prediction + every class's CAM minus the forward alone), and the store
+    write."""
     import numpy as np
 
     from facefake_core.imaging import decode, measure_focus, read_bytes
@@ -167,10 +168,11 @@ def stage_costs(model, paths: list[Path], batch_size: int, store) -> dict:
         forward_batch(model, x)
     t6 = time.perf_counter()
     split = model.split()
-    outs = [predict_and_cam(split, x) for x in xs]
+    outs = [predict_and_cam(split, x, every_class=True) for x in xs]  # as the evaluator runs it: every class's CAM
     t7 = time.perf_counter()
-    cams = np.concatenate([o.raw_cam for o in outs])
-    rows = [(f"{i:064x}", {"fake": 0.5, "real": 0.5}, cam, "layer4", None) for i, cam in enumerate(cams)]
+    cams, per_class = (np.concatenate([getattr(o, k) for o in outs]) for k in ("raw_cam", "class_cams"))
+    rows = [(f"{i:064x}", {"fake": 0.5, "real": 0.5}, cam, "layer4", None, every)
+            for i, (cam, every) in enumerate(zip(cams, per_class))]
     t8 = time.perf_counter()
     for i in range(0, n, batch_size):
         store.put_results("stage-bench", rows[i: i + batch_size])

@@ -1,6 +1,7 @@
 """Set-level evidence sections, shared by the Hard set and Rounds pages: the slice table (a click filters the page
-to a slice), calibration with the threshold-shift diagnosis and a recalibration what-if, robustness curves, and
-the shortcut audit. Sections lay out; the core computes (``facefake_core.analysis``, ``facefake_core.evaluation``).
+to a slice), calibration with the threshold-shift diagnosis and a recalibration what-if, robustness curves, the
+shortcut audit, and which CAM method is most faithful. Sections lay out; the core computes
+(``facefake_core.analysis``, ``facefake_core.evaluation``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import streamlit as st
 from facefake_core import Evaluation, FacefakeError, Model, analysis
 from facefake_core.evaluation import compute, fit_recalibration
 from facefake_core.imaging import VARIANTS
+from facefake_core.model import CAM_METHODS
 
 from dashboard import figures, mode, state, tables
 from dashboard.widgets import progress_bar
@@ -78,7 +80,7 @@ def slices(ev: Evaluation, source: str, threshold: float, key: str) -> Evaluatio
 def calibration(ev: Evaluation, threshold: float, key: str, name: str = "") -> None:
     """Reliability diagram, ECE / Brier / best threshold, the diagnosis in words, and a recalibration what-if."""
     cal, best = ev.calibration(), ev.best_threshold(threshold)
-    whole = analysis.slice_metrics([r.label for r in ev.rows], ev.p_pos(), ev.vocab, threshold, ci=False)
+    whole = analysis.slice_metrics(ev.labels(), ev.p_pos(), ev.vocab, threshold, ci=False)
     text = analysis.diagnose(whole, threshold, "", ev.positive, _negative(ev))
     if text:
         st.warning(text)
@@ -99,7 +101,7 @@ def calibration(ev: Evaluation, threshold: float, key: str, name: str = "") -> N
         return
     fit = fit_recalibration(ev.y(), ev.p_pos(), "bias" if kind == "logit bias" else "temperature", "the set shown")
     p = fit.apply(ev.p_pos())
-    m = compute([r.label for r in ev.rows], p, ev.vocab, threshold)
+    m = compute(ev.labels(), p, ev.vocab, threshold)
     right.caption(f"Fitted on the set shown here (so this is optimistic; fit it on a separate calibration set "
                   f"before trusting it): bias {fit.bias:+.3f}, temperature {fit.temperature:.3f}. At {threshold:.2f}: "
                   + ", ".join(f"{k} {v:.0%}" for k, v in m.per_class_accuracy.items() if v is not None))
@@ -176,3 +178,38 @@ def audit(ev: Evaluation, source: str, key: str) -> None:
                       "median JPEG quality": None if q is None else q["median"],
                       "subsampling": ", ".join(f"{k} {v}" for k, v in s["subsampling"].items())})
     st.dataframe(lines, hide_index=True)
+
+
+def method_faithfulness(model: Model, ev: Evaluation, threshold: float, target: str | None, key: str) -> None:
+    """ROAD of each CAM method on the set's most wrong errors, beside the random and Sobel yardsticks, computed on
+    a button press; the maps explain ``target`` (``None``: each image's predicted class)."""
+    c1, c2 = st.columns([1, 3])
+    n = int(c1.number_input("Images (the most wrong errors)", 1, max(1, min(64, len(ev.rows))),
+                            min(8, len(ev.rows)), key=f"{key}_mf_n"))
+    methods = tuple(c2.multiselect("CAM methods", list(CAM_METHODS), default=list(analysis.FAITHFULNESS_METHODS),
+                                   key=f"{key}_mf_methods", help="AblationCAM is left out by default: it is slow."))
+    rows = analysis.errors_sample(ev, n, threshold)
+    what = target or "each image's predicted class"
+    go_ = st.button(f"Score the CAM methods on {len(rows)} images (about {8 * (len(methods) + 2) + 1} forward passes "
+                    "each)", key=f"{key}_mf_run", disabled=not methods)
+    try:
+        if go_:
+            with mode.queued("Scoring the CAM methods", f"{key}_mf") as guard, \
+                    progress_bar("Scoring the CAM methods") as progress:
+                table = state.method_table(model, rows, methods, target, guard(progress), run=True)
+        else:
+            table = state.method_table(model, rows, methods, target)
+    except (ValueError, FacefakeError) as err:
+        st.error(mode.say(err))
+        return
+    if table is None:
+        st.caption(f"The maps explain {what} (the heatmap choice above). Press the button to score them.")
+        return
+    st.markdown(f"Most faithful for this model here: **{table.best or 'n/a'}** (maps of {table.target}).")
+    st.dataframe(table.summary, hide_index=True, key=f"{key}_mf_table", column_config={
+        "mean": NUMBER, "median": NUMBER, "beats_random": PERCENT, "beats_sobel": PERCENT})
+    st.caption("ROADCombined (pytorch-grad-cam, percentiles 20–80) in logit units of the explained class: how much "
+               "more removing the least relevant pixels keeps the logit than removing the most relevant. Higher is "
+               "more faithful; a method earns trust when it beats the random and Sobel yardsticks on most images.")
+    for path, err in table.skipped:
+        st.caption(mode.say(err))

@@ -176,17 +176,18 @@ def evaluation(mdl: Model, source: str) -> Evaluation | None:
     return _evaluations().get((mdl.info.sha256, source))
 
 
-def run_evaluation(mdl: Model, source: str, progress: Progress | None = None) -> Evaluation:
-    """Evaluate ``source`` (reusing the store, so known images cost nothing) and remember the result."""
-    return _evaluations().compute((mdl.info.sha256, source),
-                                  lambda: _evaluate(mdl, source, store=store(), progress=progress), refresh=True)
+def run_evaluation(mdl: Model, source: str, progress: Progress | None = None, engine: str = "local") -> Evaluation:
+    """Evaluate ``source`` (reusing the store, so known images cost nothing) on ``engine`` and remember the result."""
+    return _evaluations().compute((mdl.info.sha256, source), lambda: _evaluate(
+        mdl, source, store=store(), progress=progress, engine=engine), refresh=True)
 
 
 @st.cache_data(max_entries=1024, show_spinner=False)
 def stored_overlay(_mdl: Model, model_sha: str, _row: Row, image_sha: str, path: str, colormap: str, alpha: float,
-                   size: int | None, vmax: float | None = None) -> np.ndarray:
-    """An evaluated image with its stored CAM drawn on it (no model run), shrunk to ``size`` when given."""
-    cam = stored_cam(_row)
+                   size: int | None, vmax: float | None = None, cls: str | None = None) -> np.ndarray:
+    """An evaluated image with its stored CAM of class ``cls`` (default: the predicted one) drawn on it (no model
+    run), shrunk to ``size`` when given. Raises ``ValueError`` when no map of that class is stored."""
+    cam = stored_cam(_row, cls)
     pixels = load_photo(path).pixels
     h, w = pixels.shape[:2]
     out = cam_overlay(pixels, cam, _mdl.prep.crop_box(w, h), vmax=vmax, alpha=alpha, colormap=colormap)
@@ -217,7 +218,8 @@ def slice_columns(_ev: Evaluation, model_sha: str, source: str, n_rows: int) -> 
 def slice_report(_ev: Evaluation, model_sha: str, source: str, n_rows: int, threshold: float, column: str,
                  ci: bool) -> dict:
     """One slice column's metrics (:func:`facefake_core.analysis.slice_report`)."""
-    return analysis.slice_report(_ev, threshold, analysis.file_infos(_ev, store()), columns=[column], ci=ci)[column]
+    cols = slice_columns(_ev, model_sha, source, n_rows)
+    return analysis.slice_report(_ev, threshold, columns=[column], ci=ci, cols=cols)[column]
 
 
 @st.cache_data(max_entries=32, show_spinner="Auditing the files…")
@@ -241,6 +243,22 @@ def robustness(mdl: Model, ev: Evaluation, source: str, edits: tuple[tuple[str, 
     cols = slice_columns(ev, mdl.info.sha256, source, len(ev.rows))
     return _robustness().compute(key, lambda: analysis.robustness(mdl, ev, dict(edits), store=store(), slices=cols,
                                                                   progress=progress), refresh=True)
+
+
+@st.cache_resource(show_spinner=False)
+def _method_tables() -> Registry:
+    return Registry(size=16)
+
+
+def method_table(mdl: Model, rows: list[Row], methods: tuple[str, ...], target: str | None,
+                 progress: Progress | None = None, run: bool = False):
+    """Which CAM method is most faithful on these rows (:func:`facefake_core.analysis.method_table`), computed when
+    ``run``, else this server's last result for the same model, images, methods and target (or ``None``)."""
+    key = (mdl.info.sha256, tuple(r.image_sha for r in rows), methods, target)
+    if not run:
+        return _method_tables().get(key)
+    return _method_tables().compute(key, lambda: analysis.method_table(mdl, rows, methods, target, progress=progress),
+                                    refresh=True)
 
 
 # -- depth of field (views/depth_of_field.py) -----------------------------------------------------------------

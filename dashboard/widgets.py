@@ -18,6 +18,18 @@ SRC_KEY, WHY_KEY = "model_src", "model_why"  # session state: the source the sid
 PREDICTED = "predicted class"
 
 
+def engine_choice(key: str, public: bool) -> str:
+    """Where an evaluation runs: ``"local"``, or ``"ray"`` when Ray is installed and the server is not public (a
+    visitor does not start Ray processes on the server). A small radio next to the Evaluate button."""
+    from facefake_core.evaluation.ray_engine import available
+
+    if public or not available():
+        return "local"
+    return st.radio("Engine", ["local", "ray"], horizontal=True, key=f"{key}_engine",
+                    help="ray: Ray Data on this machine, or the cluster RAY_ADDRESS names; the same rows, "
+                         "the same store") or "local"
+
+
 @contextmanager
 def progress_bar(text: str, where=None) -> Iterator:
     """A ``progress(done, total, what)`` callback drawing one ``st.progress`` bar, removed when the work ends."""
@@ -103,3 +115,21 @@ def cam_controls(key: str, vocab: tuple[str, ...], layers: tuple[str, ...] | Non
                      key=f"{key}_scale",
                      help="Per image: each map spans the full colour range. Shared: one scale, so strengths compare.")
     return CamSettings(method, None if target == PREDICTED else target, layer, alpha, colormap, scale != "per image")
+
+
+def map_class(key: str, vocab: tuple[str, ...], positive: str, with_predicted: bool = True, where=None) -> str | None:
+    """Which class the stored heatmaps explain: a class (default: the positive one, fake: "where the model looked
+    for fake evidence") or, with ``with_predicted``, each image's predicted class (returned as ``None``)."""
+    options = [*vocab, *([PREDICTED] if with_predicted else [])]
+    choice = (where or st).radio(
+        "Heatmaps explain", options, index=options.index(positive) if positive in options else 0, horizontal=True,
+        key=key, format_func=lambda o: f"{o} (where it looked for {o} evidence)" if o == positive else o,
+        help="The class each stored Grad-CAM explains (predicted: each image's more probable class). For a fake "
+             "called real, the real-class map only shows an absence of evidence; the fake-class map shows where the "
+             "model looked for fake.")
+    return None if choice == PREDICTED else choice
+
+
+def map_caption(row_pred: str, cls: str | None) -> str:
+    """How a stored map names the class it explains (``cls=None``: the row's arg-max class, ``row_pred``)."""
+    return f"map: {cls}" if cls else f"map: {row_pred} (predicted)"

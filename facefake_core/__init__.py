@@ -23,6 +23,7 @@ from .errors import (  # noqa: E402
     AccessError,
     DemoBuildError,
     EmbeddingError,
+    EngineError,
     FacefakeError,
     HardSetError,
     ImageLoadError,
@@ -39,7 +40,7 @@ from .sources import default_source, load_model  # noqa: E402
 
 
 __all__ = [
-    "AccessError", "CONFIG", "Config", "DemoBuildError", "EmbeddingError", "Evaluation", "Explanation",
+    "AccessError", "CONFIG", "Config", "DemoBuildError", "EmbeddingError", "EngineError", "Evaluation", "Explanation",
     "FacefakeError", "FocusMeasures", "HardSetError", "JobCancelled", "QuotaError", "SettingsError",
     "ImageLoadError", "Model", "ModelInfo", "ModelLoadError", "Photo", "Prediction", "Row", "Store",
     "UnsafeModelError", "default_source", "evaluate", "load_model", "load_photo",

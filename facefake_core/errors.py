@@ -7,6 +7,7 @@ Hierarchy::
     ├── ModelLoadError      a model source that cannot be resolved, read or understood
     │   └── UnsafeModelError    a pickle that asks for a global outside the allowlist
     ├── HardSetError        a hard set that cannot be evaluated as given (layout, labels, manifest)
+    ├── EngineError         an evaluation engine that cannot run (Ray not installed, a cluster out of reach)
     ├── EmbeddingError      a set's feature vectors cannot be mapped or searched (none stored, too few, no UMAP)
     ├── DemoBuildError      the offline demo could not be built
     ├── SettingsError       an operator setting (a FACEFAKE_* variable) that cannot be understood
@@ -39,6 +40,10 @@ class UnsafeModelError(ModelLoadError):
 
 class HardSetError(FacefakeError):
     """A hard set's folders or manifest cannot be matched to the model's classes."""
+
+
+class EngineError(FacefakeError):
+    """An evaluation engine cannot run: an unknown engine, Ray not installed, or a Ray cluster out of reach."""
 
 
 class EmbeddingError(FacefakeError):

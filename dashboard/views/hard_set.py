@@ -27,7 +27,7 @@ from facefake_core.evaluation import (
 from dashboard import evidence, figures, inputs, mode, state
 from dashboard.figures import cell_from_selection
 from dashboard.pickers import HARDSET_KEY, hardset_picker, image_link, set_link, write_link
-from dashboard.widgets import progress_bar, require_model
+from dashboard.widgets import engine_choice, map_caption, map_class, progress_bar, require_model
 
 KEY = "hs"
 NO_MARK = "no mark"
@@ -79,14 +79,15 @@ def _curves(ev: Evaluation, m: Metrics) -> None:
     if m.auc is None:
         st.info("The curves need images of both classes.")
         return
-    c = curves([r.label for r in ev.rows], ev.p_pos(), ev.vocab)
+    c = curves(ev.labels(), ev.p_pos(), ev.vocab)
     roc, pr = st.tabs(["ROC", "Precision-recall"])
     roc.plotly_chart(figures.roc_figure(c["fpr"], c["tpr"], m.auc, m.eer), key=f"{KEY}_roc")
     pr.plotly_chart(figures.pr_figure(c["recall"], c["precision"], m.ap, ev.positive), key=f"{KEY}_pr")
 
 
-def _gallery(model: Model, ev: Evaluation, rows: list[Row], key: str, marks: dict) -> None:
-    """Thumbnails with their stored heatmaps (no model run), a few per row, each with a Details button."""
+def _gallery(model: Model, ev: Evaluation, rows: list[Row], key: str, marks: dict, cls: str | None = None) -> None:
+    """Thumbnails with their stored heatmaps of class ``cls`` (``None``: each image's predicted class; no model run),
+    a few per row, each with a Details button."""
     if not rows:
         st.caption("No images here.")
         return
@@ -98,12 +99,16 @@ def _gallery(model: Model, ev: Evaluation, rows: list[Row], key: str, marks: dic
         mark = marks.get(row.image_sha, {}).get("mark")
         try:
             thumb = state.stored_overlay(model, ev.model_sha, row, row.image_sha, row.path, CONFIG.colormap,
-                                         CONFIG.overlay_alpha, 224)
-        except (FacefakeError, ValueError) as err:
+                                         CONFIG.overlay_alpha, 224, cls=cls)
+        except FacefakeError as err:
             col.error(mode.say(err))
             continue
+        except ValueError as err:  # no stored map of that class: say so rather than show another class's
+            col.warning(mode.say(err))
+            continue
         col.image(thumb, caption=f"{Path(row.path).name} · true {row.label} · P({pos}) {row.probs[pos]:.2f} · "
-                                 f"loss {row.loss:.2f}" + (f" · {mark}" if mark else ""), width="stretch")
+                                 f"loss {row.loss:.2f} · {map_caption(row.pred, cls)}" + (f" · {mark}" if mark else ""),
+                  width="stretch")
         col.button("Details", key=f"{key}_open_{i}_{row.image_sha[:12]}", on_click=_open, args=(row.image_sha,))
 
 
@@ -113,7 +118,7 @@ def _save_mark(model_sha: str, row: Row, key: str) -> None:
                            owner=mode.owner())
 
 
-def _detail(model: Model, ev: Evaluation, threshold: float, marks: dict, source: str) -> None:
+def _detail(model: Model, ev: Evaluation, threshold: float, marks: dict, source: str, cls: str | None = None) -> None:
     sha = st.query_params.get("error")
     row = find_row(ev, sha) if sha else None
     if row is None:
@@ -126,9 +131,12 @@ def _detail(model: Model, ev: Evaluation, threshold: float, marks: dict, source:
         pixels = state.photo_from_path(row.path, Path(row.path).stat().st_mtime_ns).pixels
         c1.image(pixels, caption="Original", width="stretch")
         c2.image(state.stored_overlay(model, ev.model_sha, row, row.image_sha, row.path, CONFIG.colormap,
-                                      CONFIG.overlay_alpha, None),
-                 caption="Stored Grad-CAM of the predicted class; the box is what the model saw", width="stretch")
-    except (FacefakeError, OSError, ValueError) as err:
+                                      CONFIG.overlay_alpha, None, cls=cls),
+                 caption=f"Stored Grad-CAM, {map_caption(row.pred, cls)}; the box is what the model saw",
+                 width="stretch")
+    except ValueError as err:  # no stored map of that class
+        c2.warning(mode.say(err))
+    except (FacefakeError, OSError) as err:
         c1.error(mode.say(str(err).splitlines()[0]))
     facts = {"path": mode.name(row.path, [source]), "true class": row.label, "style": row.style or "—",
              f"decision at {threshold:.2f}": decided, "arg-max class": row.pred,
@@ -216,6 +224,7 @@ def main() -> None:
         return
     ev = state.evaluation(model, source)
     linked = st.query_params.get("set") == set_link(source)
+    engine = engine_choice(KEY, mode.public())
     again = st.button("Evaluate" if ev is None else "Evaluate again (only new images run the model)",
                       type="primary", key=f"{KEY}_run")
     if mode.cancelled(KEY):  # and a linked set is not evaluated again by itself until Evaluate is pressed
@@ -225,7 +234,7 @@ def main() -> None:
         st.session_state.pop(f"{KEY}_stopped", None)
         try:
             with mode.queued("The evaluation", KEY) as guard, progress_bar("Evaluating the set") as progress:
-                ev = state.run_evaluation(model, source, guard(progress))
+                ev = state.run_evaluation(model, source, guard(progress), engine=engine)
         except FacefakeError as err:
             st.error(mode.say(err))
             return
@@ -235,7 +244,7 @@ def main() -> None:
     write_link("set", KEY, set_link(source))
     st.session_state[HARDSET_KEY] = source
     st.caption(f"{len(ev.rows)} images · {ev.computed} run through the model, {ev.reused} read from the store · "
-               f"{len(ev.errors)} unreadable")
+               f"{len(ev.errors)} unreadable" + (f" · {ev.engine} engine" if ev.engine != "local" else ""))
     if ev.errors:
         with st.expander(f"{len(ev.errors)} unreadable files"):
             st.text("\n".join(mode.say(r.error or mode.name(r.path, [source])) for r in ev.errors))
@@ -255,15 +264,18 @@ def main() -> None:
         _curves(shown, m)
     st.subheader("Calibration and the threshold")
     evidence.calibration(shown, threshold, KEY, name)
+    cls = map_class(f"{KEY}_map_class", ev.vocab, ev.positive)
     cell = _cell(m.labels)
     if cell:
         rows = rows_in_cell(shown, threshold, *cell)
         st.subheader(f"True {cell[0]}, predicted {cell[1]}: {len(rows)} images, most wrong first")
-        _gallery(model, shown, rows, f"{KEY}_cellg", marks)
+        _gallery(model, shown, rows, f"{KEY}_cellg", marks, cls)
     errors = errors_by_loss(shown, threshold)
     st.subheader(f"Errors at {threshold:.2f}: {len(errors)}, most wrong first")
-    _gallery(model, shown, errors, f"{KEY}_errg", marks)
-    _detail(model, ev, threshold, marks, source)
+    _gallery(model, shown, errors, f"{KEY}_errg", marks, cls)
+    _detail(model, ev, threshold, marks, source, cls)
+    st.subheader("Which CAM method is most faithful?")
+    evidence.method_faithfulness(model, shown, threshold, cls, KEY)
     st.subheader("Robustness over the whole set")
     evidence.robustness([(name, model, ev)], source, KEY)
     st.subheader("Shortcut audit")

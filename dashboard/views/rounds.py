@@ -1,6 +1,6 @@
 """Rounds: several models (training rounds) on one hard set: the seed's table, each round's slice table and
 calibration, their robustness curves overlaid, and the images on which the rounds disagree, with each round's
-stored heatmap side by side."""
+stored heatmap of one class the user chooses (default: fake) side by side."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from facefake_core.evaluation import disagreements, seed_table
 
 from dashboard import evidence, mode, sidebar, state
 from dashboard.pickers import hardset_picker, model_sources
-from dashboard.widgets import progress_bar, require_model
+from dashboard.widgets import map_class, progress_bar, require_model
 
 KEY = "rd"
 
@@ -75,17 +75,20 @@ def main() -> None:
     if not found:
         return
     n = int(st.number_input("Show", 1, len(found), min(6, len(found)), key=f"{KEY}_n"))
+    cls = map_class(f"{KEY}_map_class", named[0][1].vocab, pos, with_predicted=False)
     for d in found[:n]:
         st.markdown(f"**{Path(d.path).name}** · true {d.label}" + (f" · {d.style}" if d.style else ""))
         for col, (name, ev) in zip(st.columns(len(named)), named):
             row = d.rows[name]
-            caption = f"{name}: {d.preds[name]} (P({pos}) {d.p_pos[name]:.2f})"
+            caption = f"{name}: {d.preds[name]} (P({pos}) {d.p_pos[name]:.2f}) · map: {cls}"
             try:
                 col.image(state.stored_overlay(models[name], ev.model_sha, row, row.image_sha, row.path,
-                                               CONFIG.colormap, CONFIG.overlay_alpha, 224),
+                                               CONFIG.colormap, CONFIG.overlay_alpha, 224, cls=cls),
                           caption=caption, width="stretch")
-            except (FacefakeError, ValueError) as err:
+            except FacefakeError as err:
                 col.error(mode.say(err))
+            except ValueError as err:  # this round has no stored map of that class: say so, show no other
+                col.warning(f"{name}: {mode.say(err)}")
 
 
 main()

@@ -1,5 +1,6 @@
 """Set-level analyses over evaluated sets: the depth-of-field tables and slices, counterfactual sweeps of photos
-and of slices, per-class spectra, and the feature space (maps, neighbours, near-duplicates).
+and of slices, per-class spectra, the feature space (maps, neighbours, near-duplicates), and how far heatmaps can
+be trusted (faithfulness per map and per CAM method on a set, the sanity check).
 
 Layer 4: above :mod:`facefake_core.evaluation`. Tables are tidy :class:`pandas.DataFrame` objects.
 """
@@ -32,6 +33,8 @@ from .embedding import (
     stored_features,
 )
 from .faithfulness import faithfulness
+from .method_faithfulness import DEFAULT_METHODS as FAITHFULNESS_METHODS
+from .method_faithfulness import MethodTable, check_methods, errors_sample, method_table
 from .randomisation import sanity
 from .shortcuts import audit, metadata_auc
 from .robustness_curves import DEFAULT_VALUES as DEFAULT_EDITS
@@ -41,7 +44,8 @@ from .spectra import class_spectra, image_spectra
 from .sweeps import SUMMARY_KINDS, CounterfactualSummary, SweepPoint, counterfactual_summary, sweep
 
 __all__ = [
-    "CounterfactualSummary", "DEFAULT_EDITS", "EDITS", "EMBED_METHODS", "EmbeddingMap", "MAX_PER_SLICE",
+    "CounterfactualSummary", "DEFAULT_EDITS", "EDITS", "EMBED_METHODS", "EmbeddingMap", "FAITHFULNESS_METHODS",
+    "MAX_PER_SLICE", "MethodTable", "check_methods", "errors_sample", "method_table",
     "NearDuplicate", "Neighbour", "SUMMARY_KINDS", "SetFeatures", "SweepPoint", "audit", "cam_bokeh_groups",
     "diagnose", "embedding_map", "faithfulness", "file_infos", "filter_slice", "map_frame", "metadata_auc",
     "near_duplicates", "neighbours", "parse_edit", "project", "robustness", "sanity", "set_features", "slice_columns",

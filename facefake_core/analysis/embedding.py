@@ -300,7 +300,8 @@ def image_hashes(pools: Sequence[SetFeatures] | Mapping[str, str], store: Store 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         fresh = {h: v for h, v in pool.map(one, [(h, p) for h, p in paths.items() if h not in known]) if v is not None}
     if store is not None and fresh:
-        store.put_image_hashes(HASH_VERSION, fresh.items())
+        store.put_image_hashes(HASH_VERSION, [(h, np.ascontiguousarray(v, np.uint8).tobytes())
+                                              for h, v in fresh.items()])
     return {**known, **fresh}
 
 

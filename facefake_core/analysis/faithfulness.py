@@ -65,6 +65,48 @@ def _scores(model: Model, batch: list[torch.Tensor], target: int | Margin) -> np
     return score.cpu().numpy()
 
 
+def yardsticks(model: Model, x: torch.Tensor, photo: Photo, target: int | Margin, seed: int = SEED) -> dict:
+    """The two maps a CAM's score is read against, at the input's size (float32 in [0, 1]): ``random``, a
+    ``RandomCAM`` of ``target`` (numpy seeded with ``seed``), and ``sobel``, the Sobel edges of the input crop."""
+    np.random.seed(seed)  # RandomCAM draws its channel weights from numpy's global generator
+    rnd = predict_and_cam(model.split(), x, "randomcam", target)
+    h, w = x.shape[-2:]
+    crop = model.prep.item(photo.pixels).permute(1, 2, 0).numpy().astype(np.uint8)
+    return {"random": input_cam(rnd.raw_cam[0], (w, h)),
+            "sobel": (sobel_cam(np.ascontiguousarray(crop)) / 255.0).astype(np.float32)}
+
+
+def road_scores(model: Model, x0: torch.Tensor, cams: dict[str, np.ndarray], target: int | Margin, ways: dict,
+                percentiles: Sequence[int] = PERCENTILES, seed: int = SEED) -> tuple[dict, float, float]:
+    """ROAD scores of several maps of one input, every perturbed input in one batch.
+
+    Args:
+        x0: ``(3, H, W)`` normalised input on the CPU.
+        cams: name -> float32 ``(H, W)`` map in [0, 1] at the input's size.
+        target: the class index (or margin) whose logit is scored.
+        ways: perturbation name -> imputer (``NoisyLinearImputer()`` for ROAD, a :class:`FillImputer`).
+
+    Returns:
+        ``({(way, name): (road_combined, morf, lerf)}, imputation seconds, forward seconds)``; each map's
+        perturbations draw the noise ``ROADCombined`` would draw for it with ``torch.manual_seed(seed)``.
+    """
+    batch, slots, t_imp = [x0], {}, time.perf_counter()
+    for way, imputer in ways.items():
+        for name, cam in cams.items():
+            torch.manual_seed(seed)
+            slots[(way, name)] = (len(batch), len(percentiles))
+            batch += perturbed(x0, cam, percentiles, imputer)
+    t_imp = time.perf_counter() - t_imp
+    t_fwd = time.perf_counter()
+    scores = np.concatenate([_scores(model, batch[i: i + 32], target) for i in range(0, len(batch), 32)])
+    t_fwd = time.perf_counter() - t_fwd
+    out = {}
+    for key, (start, n) in slots.items():
+        lerf, morf = scores[start: start + n] - scores[0], scores[start + n: start + 2 * n] - scores[0]
+        out[key] = (float((lerf.mean() - morf.mean()) / 2), morf.tolist(), lerf.tolist())
+    return out, t_imp, t_fwd
+
+
 def faithfulness(model: Model, photo: Photo, target: int | str | None = None, method: str = "gradcam",
                  percentiles: Sequence[int] = PERCENTILES, seed: int = SEED, fill: Photo | None = None) -> dict:
     """ROAD scores of one photo's CAM and of its two yardsticks, with the curves behind them.
@@ -82,41 +124,20 @@ def faithfulness(model: Model, photo: Photo, target: int | str | None = None, me
         at each percentile.
     """
     x = model.prepare([photo])
-    split = model.split()
     spec = model.target_index(target)
-    res = predict_and_cam(split, x, method, spec)
+    res = predict_and_cam(model.split(), x, method, spec)
     t = spec if isinstance(spec, Margin) else int(res.targets[0])
-    np.random.seed(seed)  # RandomCAM draws its channel weights from numpy's global generator
-    rnd = predict_and_cam(split, x, "randomcam", t)
     h, w = x.shape[-2:]
-    cams = {"cam": input_cam(res.raw_cam[0], (w, h)), "random": input_cam(rnd.raw_cam[0], (w, h))}
-    crop = model.prep.item(photo.pixels).permute(1, 2, 0).numpy().astype(np.uint8)
-    cams["sobel"] = (sobel_cam(np.ascontiguousarray(crop)) / 255.0).astype(np.float32)
-    x0 = x[0].detach().cpu().contiguous()
+    cams = {"cam": input_cam(res.raw_cam[0], (w, h)), **yardsticks(model, x, photo, t, seed)}
     ways = {"road": NoisyLinearImputer()}
     if fill is not None:
         ways["fill"] = FillImputer(model.prepare([fill])[0].detach().cpu().contiguous())
-    batch, slots, t_imp = [x0], {}, time.perf_counter()
-    for way, imputer in ways.items():
-        for name, cam in cams.items():
-            torch.manual_seed(seed)  # each map's perturbations draw the noise ROADCombined would draw for it
-            slots[(way, name)] = (len(batch), len(percentiles))
-            batch += perturbed(x0, cam, percentiles, imputer)
-    t_imp = time.perf_counter() - t_imp
-    t_fwd = time.perf_counter()
-    scores = np.concatenate([_scores(model, batch[i: i + 32], t) for i in range(0, len(batch), 32)])
-    t_fwd = time.perf_counter() - t_fwd
-    base = scores[0]
-
-    def road(way: str, name: str) -> tuple[float, list[float], list[float]]:
-        start, n = slots[(way, name)]
-        lerf, morf = scores[start: start + n] - base, scores[start + n: start + 2 * n] - base
-        return float((lerf.mean() - morf.mean()) / 2), morf.tolist(), lerf.tolist()
+    got, t_imp, t_fwd = road_scores(model, x[0].detach().cpu().contiguous(), cams, t, ways, percentiles, seed)
 
     def block(way: str) -> dict:
-        score, morf, lerf = road(way, "cam")
+        score, morf, lerf = got[(way, "cam")]
         return {"road_combined": score, "morf": morf, "lerf": lerf, "percentiles": list(percentiles),
-                "baselines": {"random": road(way, "random")[0], "sobel": road(way, "sobel")[0]}}
+                "baselines": {"random": got[(way, "random")][0], "sobel": got[(way, "sobel")][0]}}
 
     return {"target": model.target_label(t), "method": method, "faithfulness": block("road"),
             "fill": block("fill") if fill is not None else None,

@@ -123,10 +123,11 @@ def slice_metrics(labels: Sequence[str], p_fake: Sequence[float], vocab: Sequenc
         than 2 images), or is ``None`` with ``ci=False``. Balanced accuracy is the mean accuracy of the classes
         present (scikit-learn's ``balanced_accuracy_score``).
     """
+    labels = np.asarray(labels, dtype=str)  # one array: compute() and the masks below are vectorised
     m = compute(labels, p_fake, vocab, threshold)
     pos = positive_class(vocab)
     neg = next(v for v in vocab if v != pos)
-    y = np.array([lab == pos for lab in labels], int)
+    y = (labels == pos).astype(int)
     p = np.asarray(p_fake, float)
     present = [a for a in m.per_class_accuracy.values() if a is not None]
     bal = float(np.mean(present)) if present else None
@@ -137,8 +138,8 @@ def slice_metrics(labels: Sequence[str], p_fake: Sequence[float], vocab: Sequenc
            "best_threshold": {"threshold": best.threshold, "per_class_accuracy": best.per_class_accuracy},
            "ece": cal.ece, "brier": cal.brier, "ci": None}
     if ci:
-        correct = np.array(predict_at(p, vocab, threshold)) == np.array(labels)
-        by_class = {v: correct[np.array(labels) == v].astype(float) for v in vocab}
+        correct = np.array(predict_at(p, vocab, threshold), str) == labels
+        by_class = {v: correct[labels == v].astype(float) for v in vocab}
         out["ci"] = {
             "per_class_accuracy": {v: _interval((c,), np.mean, seed, n_resamples) for v, c in by_class.items()},
             "balanced_accuracy": _interval((by_class[pos], by_class[neg]),
@@ -150,11 +151,13 @@ def slice_metrics(labels: Sequence[str], p_fake: Sequence[float], vocab: Sequenc
 
 
 def slice_report(ev: Evaluation, threshold: float = CONFIG.threshold, infos: dict[str, FileInfo | None] | None = None,
-                columns: Sequence[str] | None = None, ci: bool = True) -> dict[str, dict[str, dict]]:
+                columns: Sequence[str] | None = None, ci: bool = True,
+                cols: dict[str, list[str]] | None = None) -> dict[str, dict[str, dict]]:
     """``{column: {value: slice_metrics}}`` for the slice columns of ``ev`` (or the named ones); rows with no
-    value in a column are left out of that column."""
-    cols = slice_columns(ev, infos)
-    labels, p = [r.label for r in ev.rows], ev.p_pos()
+    value in a column are left out of that column. ``cols``: :func:`slice_columns` of ``ev`` already computed
+    (``infos`` is then not read)."""
+    cols = slice_columns(ev, infos) if cols is None else cols
+    labels, p = np.asarray(ev.labels(), dtype=str), ev.p_pos()
     out: dict[str, dict[str, dict]] = {}
     for col in columns or cols:
         if col not in cols:
@@ -163,7 +166,7 @@ def slice_report(ev: Evaluation, threshold: float = CONFIG.threshold, infos: dic
         out[col] = {}
         for value in sorted(set(values) - {""}):
             idx = np.flatnonzero(values == value)
-            out[col][value] = slice_metrics([labels[i] for i in idx], p[idx], ev.vocab, threshold, ci)
+            out[col][value] = slice_metrics(labels[idx], p[idx], ev.vocab, threshold, ci)
     return out
 
 

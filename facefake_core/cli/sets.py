@@ -1,13 +1,15 @@
-"""Commands on a labelled hard set: ``evaluate`` (with calibration and slices), ``robustness`` and ``audit``."""
+"""Commands on a labelled hard set: ``evaluate`` (with calibration and slices), ``robustness``, ``audit`` and
+``faithfulness`` (which CAM method is most faithful for the model, on the set's errors)."""
 
 from __future__ import annotations
 
 from ..analysis import (
-    DEFAULT_EDITS, EDITS, audit, diagnose, file_infos, parse_edit, robustness, slice_columns, slice_metrics,
-    slice_report,
+    DEFAULT_EDITS, EDITS, FAITHFULNESS_METHODS, audit, check_methods, diagnose, errors_sample, file_infos,
+    method_table, parse_edit, robustness, slice_columns, slice_metrics, slice_report,
 )
 from ..config import CONFIG
 from ..evaluation import Store, discover, evaluate
+from ..model import PRECISIONS
 from ._common import add_common, emit, load
 
 _fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
@@ -47,10 +49,10 @@ def _diagnoses(ev, whole: dict, slices: dict, threshold: float) -> list[str]:
 
 
 def cmd_evaluate(args, progress) -> int:
-    model = load(args, progress)
+    model = load(args, progress).variant(args.precision, args.compile)
     store = Store(args.store) if args.store else Store()
     ev = evaluate(model, hard_set(args, model.vocab), store=store, batch_size=args.batch_size, progress=progress,
-                  with_focus=not args.no_focus)
+                  with_focus=not args.no_focus, engine=args.engine, address=args.address)
     m = ev.metrics(args.threshold)
     slices = slice_report(ev, args.threshold, file_infos(ev, store), ci=not args.no_ci) if ev.rows else {}
     data = {**ev.to_dict(args.threshold), "slices": slices}
@@ -109,16 +111,45 @@ def cmd_audit(args, progress) -> int:
     return 0
 
 
+def cmd_faithfulness(args, progress) -> int:
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    check_methods(methods)  # before any model work
+    model = load(args, progress)
+    store = Store(args.store) if args.store else Store()
+    ev = evaluate(model, hard_set(args, model.vocab), store=store, progress=progress)
+    table = method_table(model, errors_sample(ev, args.n, args.threshold), methods, target=args.target,
+                         progress=progress)
+    lines = [f"ROAD (logit of the explained class: {table.target}) on {table.scores['image'].nunique()} "
+             f"images, the most wrong errors at threshold {args.threshold:g}; most faithful first:"]
+    for r in table.summary.itertuples():
+        beats = "" if r.beats_random is None else f"  beats random {r.beats_random:.0%}, sobel {r.beats_sobel:.0%}"
+        lines.append(f"  {r.method:<12} mean {r.mean:+.3f}  median {r.median:+.3f}{beats}")
+    lines.append(f"most faithful: {table.best or 'n/a'}")
+    lines += [f"error: {e}" for _, e in table.skipped]
+    emit(args, table.to_dict(), "\n".join(lines))
+    return 1 if table.skipped else 0
+
+
 def register(sub) -> None:
     """Add this module's commands to the main parser's subparsers."""
     p = sub.add_parser("evaluate", help="evaluate a labelled hard set (folder of class subfolders, or CSV)")
     _add_set_options(p)
     p.add_argument("--threshold", type=float, default=CONFIG.threshold, help="decision threshold on P(fake)")
     p.add_argument("--batch-size", type=int, default=None,
-                   help="images per forward pass (default: 4 on the CPU, 32 on a GPU)")
+                   help="images per forward pass (default: 4 on the CPU, 64 on CUDA, 32 on MPS)")
     p.add_argument("--store", default=None, help=f"results database (default: {CONFIG.store_path})")
     p.add_argument("--no-focus", action="store_true", help="skip the depth-of-field measures")
     p.add_argument("--no-ci", action="store_true", help="skip the slices' bootstrap confidence intervals")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help='where the model work runs: this process, or Ray (needs pip install "ray[data]==2.60.0"); '
+                        "either way only this process writes the store")
+    p.add_argument("--address", default=None, metavar="HOST:6379",
+                   help="with --engine ray: an existing Ray cluster (default: $RAY_ADDRESS, else a local instance)")
+    p.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
+                   help="opt-in autocast precision (default fp32); fp16/bf16 change the numbers slightly and are "
+                        "stored apart, under the model's sha256 + '+bf16' (see the README's 'Large sets')")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the network (opt-in; compiles first, results stored apart under '+compile')")
     add_common(p)
     p.set_defaults(func=cmd_evaluate)
 
@@ -142,3 +173,20 @@ def register(sub) -> None:
     p.add_argument("--classes", default="fake,real", help="the set's classes, the one to catch first (default: fake,real)")
     p.add_argument("--json", action="store_true", help="print JSON on stdout instead of text")
     p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("faithfulness", help="which CAM method is most faithful for the model: ROAD of each method "
+                                            "on the set's errors, against random and Sobel yardsticks",
+                       description="Evaluate the set (stored results are reused), take its N most wrong errors (the "
+                       "highest-loss images when there are none) and score every CAM method's map of each by "
+                       "ROADCombined(percentiles 20-80) against a RandomCAM and a Sobel-edge map. Scores are in logit "
+                       "units; higher is more faithful.")
+    _add_set_options(p)
+    p.add_argument("--n", type=int, default=8, help="images to score (default: 8; about 65 forward passes each)")
+    p.add_argument("--methods", default=",".join(FAITHFULNESS_METHODS),
+                   help=f"comma-separated CAM methods (default: {','.join(FAITHFULNESS_METHODS)}; ablationcam is slow)")
+    p.add_argument("--target", default=None,
+                   help="the class the maps explain (a class name, or margin); default: each image's predicted class")
+    p.add_argument("--threshold", type=float, default=CONFIG.threshold, help="decision threshold on P(fake)")
+    p.add_argument("--store", default=None, help=f"results database (default: {CONFIG.store_path})")
+    add_common(p)
+    p.set_defaults(func=cmd_faithfulness)

@@ -11,7 +11,8 @@ from .hardset import IMAGE_EXTS, HardSet, Item, discover
 from .metrics import Metrics, compute, curves, equal_error_rate, positive_class, predict_at
 from .rounds import Disagreement, disagreements, seed_table
 from .lanes import cpu_lanes, decode_workers
-from .runner import Evaluation, Row, evaluate
+from .rows import Evaluation, Row
+from .runner import evaluate
 from .store import MARKS, Store, StoredResult
 from .triage import CSV_COLUMNS, MODEL_WRONG, CopyReport, copy_model_wrong, marks_csv, zip_model_wrong
 

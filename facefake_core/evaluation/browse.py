@@ -15,7 +15,7 @@ import numpy as np
 from ..imaging.geometry import map_to_photo
 from ..model import Preprocessing
 from .metrics import predict_at
-from .runner import Evaluation, Row
+from .rows import Evaluation, Row
 
 Cell = tuple[str, str]  # (true class, predicted class)
 
@@ -30,6 +30,16 @@ def by_loss(rows: Sequence[Row]) -> list[Row]:
     return sorted(rows, key=lambda r: (-r.loss, r.path))
 
 
+def _most_wrong(ev: Evaluation, keep: np.ndarray) -> list[Row]:
+    """The rows where ``keep`` (boolean, in row order) is true, in :func:`by_loss` order, sorted in numpy."""
+    idx = np.flatnonzero(keep)
+    if not len(idx):
+        return []
+    paths = np.array([ev.rows[i].path for i in idx], dtype=str)
+    order = np.lexsort((paths, -ev.losses()[idx]))  # the last key sorts first; both sorts are stable
+    return [ev.rows[i] for i in idx[order]]
+
+
 def rows_in_cell(ev: Evaluation, threshold: float, true: str, pred: str) -> list[Row]:
     """The rows whose true class is ``true`` and whose decision at ``threshold`` is ``pred``, most-wrong first.
 
@@ -39,13 +49,13 @@ def rows_in_cell(ev: Evaluation, threshold: float, true: str, pred: str) -> list
     for name in (true, pred):
         if name not in ev.vocab:
             raise ValueError(f"unknown class {name!r}; choose one of {', '.join(ev.vocab)}")
-    picked = [r for r, d in zip(ev.rows, decisions(ev, threshold)) if r.label == true and d == pred]
-    return by_loss(picked)
+    labels, decided = np.array(ev.labels(), dtype=str), np.array(decisions(ev, threshold), dtype=str)
+    return _most_wrong(ev, (labels == true) & (decided == pred))
 
 
 def errors_by_loss(ev: Evaluation, threshold: float) -> list[Row]:
     """Every row misclassified at ``threshold``, most-wrong first."""
-    return by_loss([r for r, d in zip(ev.rows, decisions(ev, threshold)) if r.label != d])
+    return _most_wrong(ev, np.array(ev.labels(), dtype=str) != np.array(decisions(ev, threshold), dtype=str))
 
 
 def find_row(ev: Evaluation, image_sha: str) -> Row | None:
@@ -53,31 +63,39 @@ def find_row(ev: Evaluation, image_sha: str) -> Row | None:
     return next((r for r in ev.rows if r.image_sha == image_sha), None)
 
 
-def stored_cam(row: Row) -> np.ndarray:
-    """The raw CAM grid stored with an evaluated row (the target layer's GradCAM of the predicted class).
+def stored_cam(row: Row, cls: str | None = None) -> np.ndarray:
+    """The raw CAM grid stored with an evaluated row: the target layer's GradCAM of class ``cls`` (default: the
+    predicted class).
 
     Raises:
-        ValueError: the row has no stored CAM (evaluated without CAMs).
+        ValueError: no map of that class is stored for the row (evaluated without CAMs, or stored before every
+            class's map was and not evaluated since).
     """
+    cam = row.cam if cls is None else row.cam_for(cls)
+    if cam is not None:
+        return cam
     if row.cam is None:
         raise ValueError(f"{row.path}: no CAM was stored for this image; evaluate it again with CAMs")
-    return row.cam
+    raise ValueError(f"{row.path}: no stored map of class {cls!r} (stored before every class's map was); "
+                     "evaluate the set again to fill it in")
 
 
-def stored_heatmap(row: Row, prep: Preprocessing, photo_hw: tuple[int, int], vmax: float | None = None) -> np.ndarray:
+def stored_heatmap(row: Row, prep: Preprocessing, photo_hw: tuple[int, int], vmax: float | None = None,
+                   cls: str | None = None) -> np.ndarray:
     """The heatmap of an evaluated row, from its stored CAM grid (no model run).
 
     Args:
-        row: a row with a stored ``cam`` (the target layer's GradCAM of the predicted class).
+        row: a row with stored CAMs (the target layer's GradCAM of each class).
         prep: the evaluating model's preprocessing (it fixes the crop box).
         photo_hw: ``(H, W)`` of the upright photo.
         vmax: shared colour scale; ``None`` normalises this map alone.
+        cls: the class whose map is drawn (default: the predicted class).
 
     Returns:
         float32 ``(H, W)`` in [0, 1], zero outside the crop box.
 
     Raises:
-        ValueError: the row has no stored CAM (evaluated without CAMs).
+        ValueError: no map of that class is stored (see :func:`stored_cam`).
     """
     h, w = photo_hw
-    return map_to_photo(stored_cam(row), prep.crop_box(w, h), (h, w), vmax)
+    return map_to_photo(stored_cam(row, cls), prep.crop_box(w, h), (h, w), vmax)

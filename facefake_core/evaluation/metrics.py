@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from sklearn.metrics import average_precision_score, confusion_matrix, precision_recall_curve, roc_auc_score, roc_curve
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
 
 def positive_class(vocab: Sequence[str]) -> str:
@@ -22,7 +22,26 @@ def predict_at(p_pos: np.ndarray, vocab: Sequence[str], threshold: float) -> lis
     """Binary decision: the positive class when its probability is at least ``threshold``, else the other one."""
     pos = positive_class(vocab)
     neg = next(v for v in vocab if v != pos)
-    return [pos if p >= threshold else neg for p in np.asarray(p_pos, float)]
+    return np.where(np.asarray(p_pos, float) >= threshold, pos, neg).tolist()
+
+
+def _as_str(labels: Sequence[str]) -> np.ndarray:
+    """Labels as one numpy string array (no copy when they are one already)."""
+    return np.asarray(labels, dtype=str)
+
+
+def _is_positive(labels: Sequence[str], vocab: Sequence[str]) -> np.ndarray:
+    """Boolean ``(n,)``: which labels are the positive class."""
+    return _as_str(labels) == positive_class(vocab)
+
+
+def _confusion(labels: Sequence[str], preds: Sequence[str], vocab: Sequence[str]) -> np.ndarray:
+    """scikit-learn's ``confusion_matrix(labels, preds, labels=vocab)`` (int64, rows true, columns predicted, other
+    labels left out), counted with one numpy comparison per cell: scikit-learn maps string labels to indices in a
+    Python loop, which at 100,000 rows is most of a page's time."""
+    t, p = _as_str(labels), _as_str(preds)
+    is_t, is_p = [t == v for v in vocab], [p == v for v in vocab]
+    return np.array([[np.count_nonzero(a & b) for b in is_p] for a in is_t], np.int64).reshape(len(vocab), -1)
 
 
 @dataclass(frozen=True)
@@ -70,13 +89,14 @@ def compute(labels: Sequence[str], p_pos: Sequence[float], vocab: Sequence[str],
         vocab: the classes, in the order the confusion matrix uses.
         threshold: decision threshold on ``p_pos``.
     """
-    labels = list(labels)
+    labels = _as_str(labels)  # one array, compared as a whole (a list of 100,000 strings is slow to convert)
     score = np.asarray(p_pos, float)
-    preds = predict_at(score, vocab, threshold)
-    cm = confusion_matrix(labels, preds, labels=list(vocab)) if labels else np.zeros((len(vocab),) * 2, int)
+    pos = positive_class(vocab)
+    preds = np.where(score >= threshold, pos, next(v for v in vocab if v != pos))  # predict_at, as an array
+    cm = _confusion(labels, preds, vocab)
     rows = cm.sum(1)
     per_class = {v: (float(cm[i, i] / rows[i]) if rows[i] else None) for i, v in enumerate(vocab)}
-    y = np.array([lab == positive_class(vocab) for lab in labels])
+    y = labels == pos
     both = 0 < y.sum() < len(y)
     return Metrics(
         labels=tuple(vocab), threshold=float(threshold), confusion=cm, per_class_accuracy=per_class,
@@ -89,7 +109,7 @@ def compute(labels: Sequence[str], p_pos: Sequence[float], vocab: Sequence[str],
 
 def curves(labels: Sequence[str], p_pos: Sequence[float], vocab: Sequence[str]) -> dict[str, np.ndarray]:
     """ROC and precision-recall curves for plotting: ``fpr, tpr, roc_thresholds, precision, recall``."""
-    y = np.array([lab == positive_class(vocab) for lab in labels])
+    y = _is_positive(labels, vocab)
     fpr, tpr, thr = roc_curve(y, np.asarray(p_pos, float))
     precision, recall, _ = precision_recall_curve(y, np.asarray(p_pos, float))
     return {"fpr": fpr, "tpr": tpr, "roc_thresholds": thr, "precision": precision, "recall": recall}

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .metrics import predict_at
-from .runner import Evaluation, Row
+from .rows import Evaluation, Row
 
 Named = Sequence[tuple[str, Evaluation]]
 

@@ -11,15 +11,19 @@ safe to share between threads and processes; every batch is written in one trans
 mid-run leaves only whole batches behind, and a re-run skips every image already stored.
 
 Schema versions (``PRAGMA user_version``): 1 had ``results``, ``focus``, ``file_hashes`` and ``triage``; 2 adds
-``features``, ``projections``, ``file_info``, ``edit_results`` (and later ``image_hashes``), and ``triage`` gains its ``owner`` column
-(migrated in place, see above). Opening an older store only creates the new, empty tables: nothing stored is
-rewritten or lost, and the next evaluation fills in the features of rows stored without them.
+``features``, ``projections``, ``file_info`` and ``edit_results``, and ``triage`` gains its ``owner`` column
+(migrated in place, see above). 3 adds ``class_cams``, the CAM grid of every class beside each result (whose
+``cam`` stays the predicted class's); a table of its own, so code that only knows schema 2 still reads and writes
+``results``. Opening an older store only creates the new, empty tables: nothing stored is rewritten or lost, and
+the next evaluation fills in the features and the every-class CAMs of rows stored without them.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import json
+import math
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -32,7 +36,7 @@ import numpy as np
 from ..config import CONFIG
 
 MARKS = ("label wrong", "model wrong", "unsure")
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -43,6 +47,12 @@ CREATE TABLE IF NOT EXISTS results (
     cam_layer TEXT,
     focus TEXT,                   -- JSON of focus measures, or NULL
     created REAL NOT NULL,
+    PRIMARY KEY (model_sha, image_sha)
+);
+CREATE TABLE IF NOT EXISTS class_cams (
+    model_sha TEXT NOT NULL,
+    image_sha TEXT NOT NULL,
+    cams BLOB NOT NULL,           -- float32 .npy (n_classes, h, w): every class's grid, in the order of probs' keys
     PRIMARY KEY (model_sha, image_sha)
 );
 CREATE TABLE IF NOT EXISTS focus (
@@ -59,12 +69,7 @@ CREATE TABLE IF NOT EXISTS file_info (
     image_sha TEXT PRIMARY KEY,
     info TEXT NOT NULL            -- JSON of the header facts (format, size, bytes, JPEG quality, subsampling)
 );
-CREATE TABLE IF NOT EXISTS image_hashes (
-    image_sha TEXT NOT NULL,
-    version INTEGER NOT NULL,     -- the perceptual hash's version (imaging.perceptual.HASH_VERSION)
-    hashes BLOB NOT NULL,         -- raw uint8 (variants x 32 bytes): packed 256-bit DCT hashes of the image and crops
-    PRIMARY KEY (image_sha, version)
-);
+CREATE TABLE IF NOT EXISTS image_hashes (image_sha TEXT, version INTEGER, hashes BLOB, PRIMARY KEY(image_sha, version));
 CREATE TABLE IF NOT EXISTS edit_results (
     model_sha TEXT NOT NULL,
     image_sha TEXT NOT NULL,
@@ -114,10 +119,14 @@ ALTER TABLE triage_v2 RENAME TO triage;
 
 @dataclass(frozen=True)
 class StoredResult:
+    """One stored row. ``cam`` explains the predicted class; ``class_cams`` (``(n_classes, h, w)``, classes in the
+    order of ``probs``' keys) every class, or is ``None`` for a row stored before schema 3 or without CAMs."""
+
     probs: dict[str, float]
     cam: np.ndarray | None
     cam_layer: str | None
     focus: dict | None
+    class_cams: np.ndarray | None = None
 
 
 def _npy(arr: np.ndarray | None) -> bytes | None:
@@ -128,8 +137,28 @@ def _npy(arr: np.ndarray | None) -> bytes | None:
     return buf.getvalue()
 
 
+@functools.lru_cache(maxsize=64)
+def _npy_header(header: bytes) -> tuple[np.dtype, tuple[int, ...], str, int, int]:
+    """``(dtype, shape, order, data offset, item count)`` of a .npy blob's header, parsed by numpy (once per
+    distinct header: every CAM grid of a model has the same one)."""
+    f = io.BytesIO(header)
+    np.lib.format.read_magic(f)  # version 1.0, checked by the caller
+    shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+    return dtype, shape, "F" if fortran else "C", f.tell(), math.prod(shape)
+
+
 def _from_npy(blob: bytes | None) -> np.ndarray | None:
-    return None if blob is None else np.load(io.BytesIO(blob), allow_pickle=False)
+    """The array of a .npy blob, as ``np.load`` gives it (a writable copy); parsing numpy's header costs more than
+    the data of a small grid, so parsed headers are kept (a 100,000-row set is read in a fraction of a second)."""
+    if blob is None:
+        return None
+    if blob[6:7] != b"\x01" or len(blob) < 10:  # version 1.0 only (what np.save writes for small headers)
+        return np.load(io.BytesIO(blob), allow_pickle=False)
+    end = 10 + int.from_bytes(blob[8:10], "little")
+    dtype, shape, order, offset, count = _npy_header(blob[:end])
+    if dtype.hasobject:
+        return np.load(io.BytesIO(blob), allow_pickle=False)  # refused there, with numpy's own error
+    return np.frombuffer(blob, dtype, count, offset).reshape(shape, order=order).copy(order="K")
 
 
 def _select_in(con: sqlite3.Connection, sql: str, params: Sequence, keys: Sequence[str]) -> Iterator[tuple]:
@@ -200,23 +229,48 @@ class Store:
     def get_results(self, model_sha: str, image_shas: Sequence[str]) -> dict[str, StoredResult]:
         """Stored results of one model for the given images (absent ones are simply missing)."""
         out: dict[str, StoredResult] = {}
-        q = "SELECT image_sha, probs, cam, cam_layer, focus FROM results WHERE model_sha=? AND image_sha IN ({})"
+        q = ("SELECT r.image_sha, r.probs, r.cam, r.cam_layer, r.focus, c.cams FROM results r LEFT JOIN class_cams c "
+             "ON c.model_sha = r.model_sha AND c.image_sha = r.image_sha WHERE r.model_sha=? AND r.image_sha IN ({})")
         with self._connect() as con:
-            for sha, probs, cam, layer, focus in _select_in(con, q, [model_sha], image_shas):
-                out[sha] = StoredResult(json.loads(probs), _from_npy(cam), layer, json.loads(focus) if focus else None)
+            for sha, probs, cam, layer, focus, cams in _select_in(con, q, [model_sha], image_shas):
+                out[sha] = StoredResult(json.loads(probs), _from_npy(cam), layer, json.loads(focus) if focus else None,
+                                        _from_npy(cams))
         return out
 
-    def put_results(self, model_sha: str, rows: Iterable[tuple[str, dict, np.ndarray | None, str | None, dict | None]],
-                    features: Iterable[tuple[str, np.ndarray]] = ()) -> int:
-        """Write ``(image_sha, probs, cam, cam_layer, focus)`` rows, and the ``(image_sha, vector)`` features of the
-        same pass (see :meth:`put_features`), in one transaction; returns how many rows."""
+    def put_results(self, model_sha: str, rows: Iterable[tuple], features: Iterable[tuple[str, np.ndarray]] = ()) -> int:
+        """Write ``(image_sha, probs, cam, cam_layer, focus[, class_cams])`` rows, and the ``(image_sha, vector)``
+        features of the same pass (see :meth:`put_features`), in one transaction; returns how many rows.
+        ``class_cams`` is ``(n_classes, h, w)`` in the order of ``probs``' keys; without it the row has none."""
         now = time.time()
+        rows = list(rows)
         data = [(model_sha, sha, json.dumps(probs), _npy(cam), layer, json.dumps(focus) if focus else None, now)
-                for sha, probs, cam, layer, focus in rows]
+                for sha, probs, cam, layer, focus, *_ in rows]
         with self._connect() as con:
             con.executemany("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?)", data)
+            # A row written again without every class's CAM must not keep another pass's.
+            con.executemany("DELETE FROM class_cams WHERE model_sha=? AND image_sha=?",
+                            [(model_sha, r[0]) for r in rows if len(r) < 6 or r[5] is None])
+            self._put_class_cams(con, model_sha, [(r[0], r[5]) for r in rows if len(r) > 5 and r[5] is not None])
             self._put_features(con, model_sha, features)
         return len(data)
+
+    def put_result_focus(self, model_sha: str, rows: Iterable[tuple[str, dict]]) -> None:
+        """Replace the focus dict of stored result rows, ``(image_sha, focus)``, leaving the rest of each row as it
+        is (a focus pass after the model's: ``evaluate(with_focus=False)`` first, or a newer focus rule)."""
+        data = [(json.dumps(focus), model_sha, sha) for sha, focus in rows]
+        with self._connect() as con:
+            con.executemany("UPDATE results SET focus=? WHERE model_sha=? AND image_sha=?", data)
+
+    def put_class_cams(self, model_sha: str, rows: Iterable[tuple[str, np.ndarray]]) -> None:
+        """Write ``(image_sha, class_cams)`` for rows already stored (ones from before schema 3) in one transaction;
+        the rows themselves are not touched."""
+        with self._connect() as con:
+            self._put_class_cams(con, model_sha, rows)
+
+    @staticmethod
+    def _put_class_cams(con: sqlite3.Connection, model_sha: str, rows: Iterable[tuple[str, np.ndarray]]) -> None:
+        con.executemany("INSERT OR REPLACE INTO class_cams VALUES (?,?,?)",
+                        [(model_sha, sha, _npy(cams)) for sha, cams in rows])
 
     # -- feature vectors (the input of the head's final Linear, from the pass that gave the probabilities) -------
     def get_features(self, model_sha: str, image_shas: Sequence[str]) -> dict[str, np.ndarray]:
@@ -225,6 +279,12 @@ class Store:
         with self._connect() as con:
             return {sha: np.frombuffer(vec, "<f2", count=dim) for sha, dim, vec in _select_in(con, q, [model_sha],
                                                                                                 image_shas)}
+
+    def has_features(self, model_sha: str, image_shas: Sequence[str]) -> set[str]:
+        """Which of the given images have a stored feature vector for the model (their keys only, no vectors)."""
+        q = "SELECT image_sha FROM features WHERE model_sha=? AND image_sha IN ({})"
+        with self._connect() as con:
+            return {sha for (sha,) in _select_in(con, q, [model_sha], image_shas)}
 
     def put_features(self, model_sha: str, rows: Iterable[tuple[str, np.ndarray]]) -> None:
         """Write ``(image_sha, vector)`` rows (any float dtype, stored as float16) in one transaction."""
@@ -236,15 +296,12 @@ class Store:
         data = [(model_sha, sha, int(np.size(v)), np.asarray(v, "<f2").ravel().tobytes()) for sha, v in rows]
         con.executemany("INSERT OR REPLACE INTO features VALUES (?,?,?,?)", data)
 
-    # -- projections (2-D maps of a set's features, cached per model, method, parameters and images) -------------
-    def feature_files(self, model_sha: str) -> list[tuple[str, str]]:
-        """``(path, image_sha)`` of every file hashed by an evaluation whose image has a feature vector under the
-        model: the images of every set evaluated with it, from the CLI or any server (paths as last hashed)."""
-        q = ("SELECT h.path, h.sha FROM file_hashes h JOIN features f ON f.image_sha = h.sha AND f.model_sha = ? "
-             "ORDER BY h.path")
+    def feature_files(self, model_sha: str) -> list[tuple[str, str]]:  # (path, sha) of every file evaluated with it
+        q = "SELECT h.path, h.sha FROM file_hashes h JOIN features f ON f.image_sha=h.sha AND f.model_sha=? ORDER BY 1"
         with self._connect() as con:
             return [(p, sha) for p, sha in con.execute(q, (model_sha,))]
 
+    # -- projections (2-D maps of a set's features, cached per model, method, parameters and images) -------------
     def get_projection(self, model_sha: str, key: str) -> np.ndarray | None:
         """A stored float32 ``(n, 2)`` projection, or ``None``."""
         with self._connect() as con:
@@ -298,18 +355,14 @@ class Store:
             con.executemany("INSERT OR REPLACE INTO file_info VALUES (?,?)",
                             [(sha, json.dumps(info)) for sha, info in rows])
 
-    # -- perceptual hashes (of the pixels alone, shared by every model; near-duplicates) ----------------------
     def get_image_hashes(self, image_shas: Sequence[str], version: int) -> dict[str, np.ndarray]:
         q = "SELECT image_sha, hashes FROM image_hashes WHERE version=? AND image_sha IN ({})"
         with self._connect() as con:
-            return {sha: np.frombuffer(blob, np.uint8).reshape(-1, 32)
-                    for sha, blob in _select_in(con, q, [version], image_shas)}
+            return {h: np.frombuffer(b, np.uint8).reshape(-1, 32) for h, b in _select_in(con, q, [version], image_shas)}
 
-    def put_image_hashes(self, version: int, rows: Iterable[tuple[str, np.ndarray]]) -> None:
-        """Write ``(image_sha, hashes)`` rows, ``hashes`` uint8 ``(V, 32)``."""
-        with self._connect() as con:
-            con.executemany("INSERT OR REPLACE INTO image_hashes VALUES (?,?,?)",
-                            [(sha, version, np.ascontiguousarray(h, np.uint8).tobytes()) for sha, h in rows])
+    def put_image_hashes(self, version: int, rows: Iterable[tuple[str, bytes]]) -> None:
+        with self._connect() as con:  # imaging.perceptual's hashes (pixels alone): (image_sha, uint8 (V, 32) bytes)
+            con.executemany("INSERT OR REPLACE INTO image_hashes VALUES (?,?,?)", [(h, version, b) for h, b in rows])
 
     # -- probabilities of edited images (robustness curves) ----------------------------------------------------
     def get_edit_results(self, model_sha: str, edit: str, value: float, image_shas: Sequence[str]

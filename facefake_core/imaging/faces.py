@@ -18,7 +18,7 @@ _log = logging.getLogger(__name__)
 #: Haar cascade: longest side it runs at, step between scales, and smallest face (fraction of short side).
 CASCADE_SIZE = 160
 CASCADE_SCALE_FACTOR = 1.15
-CASCADE_MIN_FACE = 0.2
+CASCADE_MIN_FACE = 0.25
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
 
 # One cascade, loaded on first use; detectMultiScale is not guaranteed thread-safe, so calls hold the lock.

@@ -1,8 +1,10 @@
 """Per-image focus and depth-of-field measures: is the background blurred by defocus while the face is sharp?
 
 Images follow the package convention (see :mod:`facefake_core.config`): RGB ``uint8`` ``(H, W, 3)``.
-Everything is measured on the luminance of a *working copy* whose longest side is at most
-:data:`WORK_SIZE`; boxes are mapped back to the original pixel grid.
+Everything is measured on the luminance of a *working copy* whose scale is set by the face, not by the file: it
+is resized so that the face box is :data:`FACE_WIDTH` px wide (without a face, so that its longest side is
+:data:`FALLBACK_SIZE` px). Every band, block and blur below is therefore a fixed fraction of the face, and the
+same photo at 192 px or 2048 px gets the same verdict. Boxes are mapped back to the original pixel grid.
 
 **Why a ratio of bands.** Defocus is a low-pass filter: it takes fine detail away before coarse structure.
 How much detail a region has also depends on its contrast (a plain wall, a low-contrast texture), so the
@@ -55,10 +57,14 @@ import numpy as np
 from .faces import detect_face
 from .geometry import Box, clip_box
 
-#: Longest side of the working copy, in pixels.
-WORK_SIZE = 512
-#: Side of a sharpness block, in working-copy pixels.
-BLOCK = 16
+#: Width (working px) the face box is resized to: every measure below is in units of the face, not of the file.
+FACE_WIDTH = 64
+#: Longest side (working px) of the working copy when no face is found (the sharpness fallback).
+FALLBACK_SIZE = 192
+#: Most the working copy is enlarged (a small photo is enlarged to the face's scale, but adds no detail).
+MAX_UPSCALE = 2.0
+#: Side of a sharpness block, in working-copy pixels (a face is FACE_WIDTH / BLOCK, about 4.6, blocks wide).
+BLOCK = 14
 #: Fine and coarse detail bands: differences of Gaussians at these sigmas (working px) and DOG_STEP times them.
 #: The fine band survives a camera's slight lens blur and JPEG; a defocus of a few pixels empties it.
 FINE_SIGMA = 1.5
@@ -75,8 +81,8 @@ BG_MARGIN = 0.1
 TORSO_WIDTH = 3.0
 SUBJECT_TORSO_WIDTH = 1.0
 #: Gaussian blur (working px) of an in-focus edge (the sampling limit), and of an edge that counts as
-#: defocused: 2.5 times as wide. Slight lens softness, demosaicing and JPEG stay below it; the background
-#: blur of a portrait lens (a disc several px across even at 192 px) goes well past it.
+#: defocused: 2.5 times as wide, i.e. about 2% of the face's width. Slight lens softness, demosaicing and JPEG
+#: stay below it; the background blur of a portrait lens (a disc a tenth of the face across) goes well past it.
 IN_FOCUS_BLUR = 0.5
 DEFOCUS_BLUR = 1.25
 #: Coarse-band energy (grey levels^2, about 1.4 grey levels rms) below which a block has too little
@@ -95,7 +101,7 @@ MAX_DOF_SCORE = 3.0
 
 
 #: Bumped whenever the measures change meaning, so results stored with older measures are recomputed.
-FOCUS_VERSION = 2
+FOCUS_VERSION = 3
 
 
 @dataclass
@@ -145,15 +151,29 @@ class FocusMeasures:
         return cls(**fields_, block_map=None if block_map is None else np.asarray(block_map, np.float32))
 
 
-def _working_grey(img: np.ndarray) -> tuple[np.ndarray, float]:
-    """Luminance ``uint8`` of the working copy and its scale (working px per original px)."""
+def _working_grey(img: np.ndarray) -> tuple[np.ndarray, float, Box | None]:
+    """Luminance of the working copy (float32), its scale (working px per photo px), and the cascade's face box
+    in the photo's pixels (``None`` when it finds none).
+
+    The scale is set by the face, not by the file: the face box is resized to :data:`FACE_WIDTH` px; without a
+    face the longest side goes to :data:`FALLBACK_SIZE` px. It never enlarges more than :data:`MAX_UPSCALE`.
+    """
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 (H, W, 3) image, got {img.dtype} {img.shape}")
     h, w = img.shape[:2]
-    scale = min(1.0, WORK_SIZE / max(h, w))
-    if scale < 1.0:  # downscale colour first: INTER_AREA averages noise the way a smaller sensor would
-        img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), scale
+    grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    face = detect_face(grey)  # runs on its own small copy (faces.CASCADE_SIZE)
+    scale = FACE_WIDTH / max(face[2] - face[0], 1) if face is not None else FALLBACK_SIZE / max(h, w)
+    scale = min(scale, MAX_UPSCALE)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    # INTER_AREA averages noise down the way a smaller sensor would; enlarging is cubic, on floats (no clipping).
+    if size == (w, h):
+        work = grey
+    elif scale < 1:
+        work = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    else:
+        work = cv2.resize(grey.astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
+    return work.astype(np.float32), scale, face
 
 
 def _blocks(energy: np.ndarray) -> np.ndarray:
@@ -261,7 +281,7 @@ def measure_focus(img: np.ndarray) -> FocusMeasures:
     Returns:
         :class:`FocusMeasures`; ``face_box`` is in ``img``'s pixels.
     """
-    grey, scale = _working_grey(img)
+    grey, scale, face = _working_grey(img)
     fine_e, coarse_e, hf_e, noise = _energies(grey)
     fine_floor, coarse_floor = noise * noise * _FINE_GAIN, noise * noise * _COARSE_GAIN
     fine_b = np.maximum(_blocks(fine_e) - fine_floor, 0.0)
@@ -271,7 +291,7 @@ def measure_focus(img: np.ndarray) -> FocusMeasures:
     hf_blocks = _blocks(hf_e)
     h, w = grey.shape
 
-    box, source = detect_face(grey), "cascade"
+    box, source = (tuple(v * scale for v in face) if face is not None else None), "cascade"
     if box is None:
         # The subject's own blocks, unpooled: pooling would dilute a small subject into its blurred surround.
         box, source = _sharpness_box(fine_b, own >= DEFOCUS_LEVEL * IN_FOCUS_DETAIL, (h, w)), "sharpness"
@@ -298,7 +318,7 @@ def measure_focus(img: np.ndarray) -> FocusMeasures:
     dof = float(np.clip(math.log10(ratio), -MAX_DOF_SCORE, MAX_DOF_SCORE)) if ratio > 0 else -MAX_DOF_SCORE
     inv = 1.0 / scale
     return FocusMeasures(
-        face_box=clip_box((x0 * inv, y0 * inv, x1 * inv, y1 * inv), *img.shape[:2]),
+        face_box=face if face is not None else clip_box((x0 * inv, y0 * inv, x1 * inv, y1 * inv), *img.shape[:2]),
         face_source=source,
         face_sharpness=face_sharp,
         background_sharpness=bg_sharp,

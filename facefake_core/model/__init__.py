@@ -13,11 +13,12 @@ from .classifier import Model, build_model
 from .converted import convert, load_converted
 from .loading import load_file
 from .network import default_batch_size, describe_arch, fold_batchnorm, layer_names, pick_device
+from .precision import PRECISIONS
 from .preprocess import Preprocessing
 from .results import Explanation, ModelInfo, Prediction
 
 __all__ = [
-    "CAM_METHODS", "MARGIN", "CamResult", "Explanation", "Margin", "Model", "ModelInfo", "Prediction", "Preprocessing",
+    "CAM_METHODS", "MARGIN", "PRECISIONS", "CamResult", "Explanation", "Margin", "Model", "ModelInfo", "Prediction", "Preprocessing",
     "SplitModel",
     "build_model", "convert", "default_batch_size", "describe_arch", "fold_batchnorm", "forward_features",
     "forward_only", "head_split", "layer_names", "load_converted", "load_file", "pick_device", "predict_and_cam",

@@ -145,15 +145,26 @@ class CamResult:
         targets: ``(B,)`` the class index each map explains.
         features: ``(B, D)`` float32 input of the head's final Linear from the same pass, or ``None`` when the
             head does not end in one (see :func:`head_split`).
+        class_cams: ``(B, n_classes, h, w)`` float32 raw CAM of every class (``class_cams[:, c]`` explains class
+            ``c``), or ``None`` unless asked for (``every_class``).
     """
 
     probs: np.ndarray
     raw_cam: np.ndarray
     targets: np.ndarray
     features: np.ndarray | None = None
+    class_cams: np.ndarray | None = None
 
 
-def predict_and_cam(split: SplitModel, x: torch.Tensor, method: str = "gradcam", targets=None) -> CamResult:
+def _n_classes(tail: _Tail, acts: torch.Tensor) -> int:
+    if tail.last is not None:
+        return tail.last.out_features
+    with torch.no_grad():
+        return int(tail(acts[:1]).shape[1])
+
+
+def predict_and_cam(split: SplitModel, x: torch.Tensor, method: str = "gradcam", targets=None,
+                    every_class: bool = False) -> CamResult:
     """Probabilities and CAM of a batch from a single pass.
 
     Args:
@@ -162,33 +173,53 @@ def predict_and_cam(split: SplitModel, x: torch.Tensor, method: str = "gradcam",
         method: a key of :data:`CAM_METHODS`.
         targets: class index per image (int or sequence), a :class:`Margin`, or ``None`` for each image's
             predicted class.
+        every_class: also explain every class (``class_cams``). The front runs once either way; the tail (the
+            blocks after the target layer and the head) runs on one copy of the activations per class, in one
+            batch, with one backward pass, so each copy's gradient is that of its own class. ``raw_cam`` is then
+            picked from ``class_cams``; a :class:`Margin` target is refused.
 
     Returns:
         A :class:`CamResult` (``targets`` is -1 for a margin map).
+
+    Raises:
+        ValueError: ``every_class`` with a :class:`Margin` target.
     """
+    if every_class and isinstance(targets, Margin):
+        raise ValueError("every_class explains each class, not a margin")
     with torch.no_grad():
         acts = split.front(x)
+    n = acts.shape[0]
+    tail = _Tail(split.back)
+    cam_targets = None
+    if every_class:
+        k = _n_classes(tail, acts)
+        # Copy c of the batch is explained for class c; in eval mode the tail treats every image on its own.
+        acts = acts.repeat(k, *([1] * (acts.dim() - 1)))
+        cam_targets = [ClassifierOutputTarget(c) for c in range(k) for _ in range(n)]
+    elif isinstance(targets, Margin):
+        cam_targets = [targets] * n
+    elif targets is not None:
+        chosen = np.broadcast_to(np.asarray(targets), (n,))
+        cam_targets = [ClassifierOutputTarget(int(c)) for c in chosen]
     # The parameters do not require grad, so the activation is the only leaf gradients flow to.
     acts.requires_grad_(True)
-    tail = _Tail(split.back)
     cam_cls = _raw_keeping(method)
     with cam_cls(model=tail, target_layers=[tail.tap], **_METHOD_KWARGS.get(method, {})) as cam:
-        cam_targets = None
-        if isinstance(targets, Margin):
-            cam_targets = [targets] * acts.shape[0]
-        elif targets is not None:
-            chosen = np.broadcast_to(np.asarray(targets), (acts.shape[0],))
-            cam_targets = [ClassifierOutputTarget(int(c)) for c in chosen]
         # With targets=None pytorch-grad-cam explains each image's arg-max class, as we want by default.
         cam(input_tensor=acts, targets=cam_targets)
-        logits = cam.outputs.detach()
+        logits = cam.outputs.detach()[:n]
         raw = cam.raw_cam
     probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
     chosen = (probs.argmax(1) if targets is None else np.full(len(probs), -1) if isinstance(targets, Margin)
               else np.broadcast_to(np.asarray(targets), (len(probs),)))
-    feats = None if tail.features is None else tail.features.float().cpu().numpy()
-    return CamResult(probs=probs.astype(np.float32), raw_cam=raw, targets=np.asarray(chosen, dtype=np.int64),
-                     features=feats)
+    chosen = np.asarray(chosen, dtype=np.int64)
+    class_cams = None
+    if every_class:
+        class_cams = np.ascontiguousarray(raw.reshape(-1, n, *raw.shape[1:]).swapaxes(0, 1))
+        raw = class_cams[np.arange(n), chosen]
+    feats = None if tail.features is None else tail.features[:n].float().cpu().numpy()
+    return CamResult(probs=probs.astype(np.float32), raw_cam=raw, targets=chosen, features=feats,
+                     class_cams=class_cams)
 
 
 def forward_only(model: nn.Module, x: torch.Tensor) -> np.ndarray:

@@ -8,8 +8,10 @@ assembled, whatever file it came from.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -21,6 +23,7 @@ from ..imaging.geometry import map_to_photo
 from ..imaging.photo import ImageInput, Photo, load_photo
 from .cam import MARGIN, Margin, SplitModel, forward_features, forward_only, predict_and_cam
 from .network import describe_arch, fold_batchnorm, layer_names, memory_format
+from .precision import variant_suffix, wrap_net, wrap_split, wrapper
 from .preprocess import Preprocessing
 from .results import Explanation, ModelInfo, Prediction
 
@@ -48,6 +51,27 @@ class Model:
         self.prep = prep
         self.info = info
         self.layers = layer_names(net)
+        self._fp32_net = self.net  # what splits are cut from; a variant wraps the halves
+        self._wrap: Callable[[nn.Module], nn.Module] | None = None
+
+    def variant(self, precision: str = "fp32", compile: bool = False) -> "Model":
+        """This model run in another precision (``fp16``/``bf16`` autocast) and/or ``torch.compile``'d: opt-in
+        speed-ups that change the numbers (see :mod:`facefake_core.model.precision`). The modules are shared, not
+        copied. The variant's card says how it runs, and its ``sha256`` gets a suffix (``+bf16``), so its results
+        are stored apart from the fp32 model's. ``variant()`` with the defaults is this model.
+
+        Raises:
+            ValueError: an unknown precision.
+        """
+        wrap = wrapper(self.device, precision, compile)
+        if precision == "fp32" and not compile:
+            return self
+        out = copy.copy(self)
+        out._wrap, out._splits = wrap, {}
+        out.net = wrap_net(self._fp32_net, wrap)
+        out.info = dataclasses.replace(self.info, sha256=self.info.sha256 + variant_suffix(precision, compile),
+                                       precision=precision, compiled=compile)
+        return out
 
     # -- inputs -------------------------------------------------------------------------------------------
     def prepare(self, photos: Sequence[Photo]) -> torch.Tensor:
@@ -89,7 +113,8 @@ class Model:
         if name not in self.layers:
             raise ValueError(f"unknown layer {name!r}; choose one of {', '.join(self.layers)}")
         if name not in self._splits:  # a race builds it twice, harmlessly: both cuts share the same modules
-            self._splits[name] = SplitModel.at(self.net, self.layers[name])
+            split = SplitModel.at(self._fp32_net, self.layers[name])
+            self._splits[name] = split if self._wrap is None else wrap_split(split, self._wrap)
         return self._splits[name]
 
     # -- calls --------------------------------------------------------------------------------------------

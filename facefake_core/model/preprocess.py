@@ -227,9 +227,12 @@ class Preprocessing:
 
     def batch(self, items: Sequence[torch.Tensor], device: torch.device | str = "cpu") -> torch.Tensor:
         """Stack item tensors and run the batch transforms: ``(B, 3, h, w)`` float32 on ``device``, a plain
-        ``torch.Tensor``."""
+        ``torch.Tensor``. To a CUDA device the batch goes from pinned memory without blocking the caller (the copy
+        is ordered before any kernel that reads it)."""
         from fastai.torch_core import TensorImage
 
         _, batch_pipe = self._pipelines
-        x = TensorImage(torch.stack(list(items)))
-        return batch_pipe(x).as_subclass(torch.Tensor).to(device)
+        x = batch_pipe(TensorImage(torch.stack(list(items)))).as_subclass(torch.Tensor)
+        if torch.device(device).type == "cuda":
+            return x.pin_memory().to(device, non_blocking=True)
+        return x.to(device)

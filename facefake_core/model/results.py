@@ -31,6 +31,11 @@ class ModelInfo:
     stubbed: tuple[str, ...] = ()
     remapped: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    #: How the network runs (:meth:`~facefake_core.model.Model.variant`): ``fp32``, or an opt-in ``fp16``/``bf16``
+    #: autocast, and whether it is ``torch.compile``'d. A variant's ``sha256`` carries the same as a suffix
+    #: (``<file sha256>+bf16``), so its results are never stored or read as the fp32 model's.
+    precision: str = "fp32"
+    compiled: bool = False
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

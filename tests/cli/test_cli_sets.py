@@ -106,3 +106,27 @@ def test_evaluate_kaggle_layout_with_split_and_numeric_labels(capsys, learner_pk
     assert code == 0 and by_csv["computed"] == 0  # the same images, read from the store
     assert sorted((r["path"], r["label"], r["probs"]["fake"]) for r in by_csv["rows"]) == sorted(
         (r["path"], r["label"], r["probs"]["fake"]) for r in by_folder["rows"])
+
+
+def test_faithfulness_scores_the_methods_on_the_errors(capsys, learner_pkl, manifest_set, tmp_path):
+    import math
+
+    store = str(tmp_path / "s.sqlite")
+    code, out, _ = run(capsys, "evaluate", str(manifest_set), "--model", str(learner_pkl), "--json", "--store", store)
+    rows = json.loads(out)["rows"]
+    wrong = [r for r in rows if (r["probs"]["fake"] >= 0.5) != (r["label"] == "fake")]
+    by_hand = sorted(wrong or rows, key=lambda r: (math.log(max(r["probs"][r["label"]], 1e-12)), r["path"]))[:2]
+    code, out, _ = run(capsys, "faithfulness", str(manifest_set), "--model", str(learner_pkl), "--json", "--store",
+                       store, "--n", "2", "--methods", "gradcam,eigencam", "--target", "fake")
+    data = json.loads(out)
+    assert code == 0 and data["target"] == "fake" and data["skipped"] == []
+    assert sorted({s["image"] for s in data["scores"]}) == sorted(r["path"] for r in by_hand)
+    assert [s["method"] for s in data["summary"]][-2:] == ["random", "sobel"]
+    means = {s["method"]: s["mean"] for s in data["summary"]}
+    assert data["best"] == max(("gradcam", "eigencam"), key=means.get)
+    code, out, _ = run(capsys, "faithfulness", str(manifest_set), "--model", str(learner_pkl), "--store", store,
+                       "--n", "1", "--methods", "gradcam")
+    assert code == 0 and "most faithful: gradcam" in out and "predicted class" in out
+    code, _, err = run(capsys, "faithfulness", str(manifest_set), "--model", str(learner_pkl), "--store", store,
+                       "--methods", "nope")
+    assert code == 2 and err.startswith("error: unknown CAM method nope") and err.count("\n") == 1

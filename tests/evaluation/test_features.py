@@ -11,6 +11,7 @@ from PIL import Image
 from conftest import draw_photo
 from facefake_core import evaluate
 from facefake_core.evaluation import Store
+from facefake_core.evaluation.store import SCHEMA_VERSION
 
 
 def make_set(root, n=2):
@@ -88,7 +89,7 @@ def test_an_older_store_keeps_its_rows_and_gains_only_the_features(model, tmp_pa
     for sha, vec in features.items():
         np.testing.assert_allclose(filled[sha].astype(np.float32), vec.astype(np.float32), rtol=1e-3, atol=1e-3)
     with sqlite3.connect(db) as con:
-        assert con.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     for a, b in zip(first.rows, second.rows):
         assert a.probs == b.probs and np.array_equal(a.cam, b.cam)
 
@@ -98,3 +99,11 @@ def test_head_split_finds_the_final_linear_or_nothing(model):
 
     assert head_split(model.net) is not None
     assert head_split(torch.nn.Sequential(torch.nn.Conv2d(3, 2, 1), torch.nn.Flatten())) is None
+
+
+def test_has_features_names_the_stored_keys_only(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    store.put_features("m", [("a", np.ones(4)), ("b", np.zeros(4))])
+    store.put_features("other", [("c", np.ones(4))])
+    assert store.has_features("m", ["a", "b", "c", "d"]) == {"a", "b"}
+    assert store.has_features("m", [f"x{i}" for i in range(1200)] + ["b"]) == {"b"}  # past one 500-key query

@@ -42,6 +42,29 @@ def test_manifest_problems(tmp_path):
         discover(tmp_path / "m.csv", VOCAB)
 
 
+@pytest.mark.parametrize("link", ["file", "folder"])
+def test_manifest_symlinks_out_of_the_folder_are_refused(tmp_path, link):
+    """A manifest path that is, or lies under, a symlink to somewhere outside the set's folder is refused (as
+    ``Path.resolve`` sees it); one whose link stays inside is accepted."""
+    outside, root = tmp_path / "outside", tmp_path / "set"
+    _touch(outside / "secret.jpg")
+    _touch(root / "real" / "b.jpg")
+    _touch(root / "fake" / "a.jpg")
+    if link == "file":
+        (root / "fake" / "x.jpg").symlink_to(outside / "secret.jpg")
+        (root / "fake" / "ok.jpg").symlink_to(root / "fake" / "a.jpg")
+        bad, good = "fake/x.jpg", "fake/ok.jpg"
+    else:
+        (root / "away").symlink_to(outside, target_is_directory=True)
+        (root / "near").symlink_to(root / "fake", target_is_directory=True)
+        bad, good = "away/secret.jpg", "near/a.jpg"
+    (root / "m.csv").write_text(f"path,label\n{good},fake\nreal/b.jpg,real\n")
+    assert discover(root / "m.csv", VOCAB).counts == {"fake": 1, "real": 1}
+    (root / "m.csv").write_text(f"path,label\n{good},fake\n{bad},fake\nreal/b.jpg,real\n")
+    with pytest.raises(HardSetError, match="line 3: path .* is outside the manifest's folder"):
+        discover(root / "m.csv", VOCAB)
+
+
 def test_symlink_loop_does_not_hang(tmp_path):
     _touch(tmp_path / "fake" / "a.jpg")
     _touch(tmp_path / "real" / "b.jpg")

@@ -45,3 +45,18 @@ def test_eer_of_separable_and_symmetric_cases():
 def test_single_class_set_has_no_auc():
     m = compute(["fake", "fake"], [0.7, 0.2], VOCAB)
     assert m.auc is None and m.per_class_accuracy == {"fake": 0.5, "real": None}
+
+
+def test_confusion_matches_scikit_learn_on_a_large_random_set():
+    """The numpy confusion count is scikit-learn's confusion_matrix, labels outside the vocab left out."""
+    import numpy as np
+    from sklearn.metrics import confusion_matrix
+
+    rng = np.random.default_rng(3)
+    labels = rng.choice(["fake", "real", "other"], 20_000, p=[0.5, 0.45, 0.05]).tolist()
+    p = rng.random(20_000)
+    m = compute(labels, p, ["fake", "real"], 0.37)
+    preds = ["fake" if q >= 0.37 else "real" for q in p]
+    expected = confusion_matrix(labels, preds, labels=["fake", "real"])
+    assert m.confusion.dtype == expected.dtype and m.confusion.tolist() == expected.tolist()
+    assert compute([], [], ["fake", "real"]).confusion.tolist() == [[0, 0], [0, 0]]

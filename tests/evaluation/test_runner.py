@@ -78,20 +78,56 @@ def test_manifest_source(model, tmp_path):
     assert len(ev.rows) == 6 and {r.label for r in ev.rows} == {"fake", "real"}
 
 
-def test_rows_with_stale_focus_measures_are_recomputed(model, tmp_path):
+def _no_model_work(monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("model work for a focus-only pass")
+
+    for name in ("predict_and_cam", "forward_features"):
+        monkeypatch.setattr(f"facefake_core.evaluation.runner.{name}", boom)
+
+
+def test_rows_with_stale_focus_measures_get_new_ones_without_model_work(model, tmp_path, monkeypatch):
     store = Store(tmp_path / "s.sqlite")
     root = make_set(tmp_path / "set", extra_bad=False)
     first = evaluate(model, root, store=store)
-    # Rewrite one stored row as an older focus rule would have left it.
+    # Rewrite one stored row as an older focus rule would have left it, and forget its measures.
     r = first.rows[0]
-    store.put_results(model.info.sha256, [(r.image_sha, r.probs, r.cam, "layer4", {"dof_score": 2.5})])
+    cams = np.stack([r.cam_for(c) for c in r.probs])
+    store.put_results(model.info.sha256, [(r.image_sha, r.probs, r.cam, "layer4", {"dof_score": 2.5}, cams)])
+    with store._connect() as con:
+        con.execute("DELETE FROM focus WHERE image_sha=?", (r.image_sha,))
+    _no_model_work(monkeypatch)
     again = evaluate(model, root, store=store)
-    assert again.computed == 1
-    new, old = again.rows[0].focus_dict(), r.focus_dict()
-    assert new["focus_version"] == old["focus_version"] and new["face_box"] == old["face_box"]
-    for k, v in old.items():  # CAM shares differ in the last digits: a batch of 1 against a batch of 6
-        if isinstance(v, float):
-            assert new[k] == pytest.approx(v, rel=1e-5), k
+    assert again.computed == 0 and again.reused == 6
+    assert again.rows[0].focus_dict() == r.focus_dict()  # the same measures and CAM shares, from the stored CAM
+    assert again.rows[0].probs == r.probs and np.array_equal(again.rows[0].cam, r.cam)
+    third = evaluate(model, root, store=store)  # and they were stored
+    assert third.rows[0].focus_dict() == r.focus_dict()
+
+
+@pytest.mark.parametrize("defer", [False, True])
+def test_a_first_pass_without_focus_is_filled_later_without_model_work(model, tmp_path, monkeypatch, defer):
+    """``with_focus=False`` (``--no-focus``) first, then a run that fills the measures and the CAM's shares from the
+    stored CAM: the rows equal one evaluation with focus inline (a fresh store); deferring does the same in one run."""
+    root = make_set(tmp_path / "set")
+    inline = evaluate(model, root, store=Store(tmp_path / "a.sqlite"), defer_focus=False)
+    if defer:
+        later = evaluate(model, root, store=Store(tmp_path / "b.sqlite"), defer_focus=True)
+    else:
+        store = Store(tmp_path / "b.sqlite")
+        fast = evaluate(model, root, store=store, with_focus=False)
+        assert fast.computed == 6 and all(r.focus is None and r.bokeh_share is None for r in fast.rows)
+        _no_model_work(monkeypatch)
+        seen = []
+        later = evaluate(model, root, store=store, progress=lambda d, t, what: seen.append((d, t, what)))
+        assert later.computed == 0 and (6, 6, "focus measures") in seen  # the page's "focus measures: 100%"
+    assert len(later.rows) == 6 and len(later.errors) == 1  # the unreadable file is still an error row
+    for a, b in zip(inline.rows, later.rows):
+        assert a.probs == pytest.approx(b.probs, abs=1e-6)
+        fa, fb = a.focus_dict(), b.focus_dict()
+        assert fa.keys() == fb.keys() and "bokeh_share" in fa
+        for k, v in fa.items():
+            assert fb[k] == (pytest.approx(v, rel=1e-5, abs=1e-9) if isinstance(v, float) else v), k
 
 
 def test_cpu_lanes_share_out_the_threads():
@@ -129,7 +165,7 @@ def test_a_failing_lane_stops_the_run_keeps_what_was_stored_and_restores_threads
     before = torch.get_num_threads()
     real, lock, failed, calls = evaluation.predict_and_cam, threading.Lock(), threading.Event(), []
 
-    def second_call_fails(split, x):
+    def second_call_fails(split, x, **kw):
         with lock:
             calls.append(len(x))
             n = len(calls)
@@ -138,7 +174,7 @@ def test_a_failing_lane_stops_the_run_keeps_what_was_stored_and_restores_threads
             raise RuntimeError("model broke")
         if n == 1:
             failed.wait(30)  # the other lane's batch finishes after the failure
-        return real(split, x)
+        return real(split, x, **kw)
 
     monkeypatch.setattr(evaluation, "predict_and_cam", second_call_fails)
     store = Store(tmp_path / "s.sqlite")
@@ -207,3 +243,80 @@ def test_focus_of_another_rule_version_is_not_reused(tmp_path):
     assert store.get_focus(["abc"], 2) == {}
     measures, block_map = store.get_focus(["abc"], 1)["abc"]
     assert measures == {"dof_score": 0.5} and block_map.dtype == np.float32 and block_map.shape == (2, 3)
+
+
+def _grad_cam_of(model, path, cls):
+    """pytorch-grad-cam's own GradCAM of class ``cls`` on the learner's unfolded network, through the whole network."""
+    import torch
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from facefake_core.imaging import load_photo
+
+    x = model.prepare([load_photo(path)]).contiguous()
+    net = model.source_net
+    net.requires_grad_(True)
+    try:
+        with GradCAM(model=net, target_layers=[net.get_submodule(model.layers["layer4"])]) as cam:
+            out = cam(input_tensor=x, targets=[ClassifierOutputTarget(model.vocab.index(cls))])
+    finally:
+        net.requires_grad_(False)
+        for p in net.parameters():
+            p.grad = None
+    return out, tuple(x.shape[-2:])
+
+
+def test_every_class_cam_is_stored_and_equals_pytorch_grad_cam(model, tmp_path):
+    from pytorch_grad_cam.utils.image import scale_cam_image
+
+    store = Store(tmp_path / "s.sqlite")
+    ev = evaluate(model, make_set(tmp_path / "set", n=2, extra_bad=False), store=store, batch_size=3)
+    again = evaluate(model, ev.source, store=store)  # read back from the store
+    assert again.computed == 0
+    for row in again.rows:
+        assert set(row.class_cams) == set(model.vocab)
+        np.testing.assert_array_equal(row.cam_for(row.pred), row.cam)  # the predicted class's map is `cam`
+        for cls in model.vocab:
+            expected, (h, w) = _grad_cam_of(model, row.path, cls)
+            ours = scale_cam_image(scale_cam_image(row.cam_for(cls)[None], (w, h)))
+            np.testing.assert_allclose(ours, expected, atol=1e-4)
+
+
+def test_rows_stored_before_every_class_cam_are_filled_in(model, tmp_path, monkeypatch):
+    store = Store(tmp_path / "s.sqlite")
+    root = make_set(tmp_path / "set", extra_bad=False)
+    first = evaluate(model, root, store=store)
+    r = first.rows[0]
+    other = next(c for c in model.vocab if c != r.pred)
+    # Rewrite one row as a store from before schema 3 has it: the predicted class's map only.
+    store.put_results(model.info.sha256, [(r.image_sha, r.probs, r.cam, "layer4", r.focus_dict())])
+    old = store.get_results(model.info.sha256, [r.image_sha])[r.image_sha]
+    assert old.class_cams is None and np.array_equal(old.cam, r.cam)
+    from facefake_core.evaluation import Row
+    from facefake_core.evaluation.hardset import Item
+
+    marked = Row.from_stored(Item(r.path, r.label), r.image_sha, old)
+    assert marked.cam_for(other) is None and np.array_equal(marked.cam_for(r.pred), r.cam)  # missing, not another's
+    seen = []
+    monkeypatch.setattr("facefake_core.evaluation.runner.measure_focus", lambda *a: seen.append("focus"))
+    again = evaluate(model, root, store=store, with_focus=False)
+    assert again.computed == 0 and not seen  # only the CAMs were run, nothing else
+    filled = {row.image_sha: row for row in again.rows}[r.image_sha]
+    for cls in model.vocab:
+        np.testing.assert_allclose(filled.cam_for(cls), r.cam_for(cls), rtol=1e-3, atol=1e-5)
+    assert store.get_results(model.info.sha256, [r.image_sha])[r.image_sha].class_cams.shape == (2, 4, 4)
+
+
+def test_a_schema_2_store_opens_with_nothing_lost(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "s.sqlite"
+    Store(path).put_results("m", [("a", {"fake": 0.3, "real": 0.7}, np.ones((2, 2), np.float32), "layer4", None)])
+    with sqlite3.connect(path) as con:
+        con.execute("DROP TABLE class_cams")
+        con.execute("PRAGMA user_version=2")
+    store = Store(path)
+    with sqlite3.connect(path) as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 3
+    got = store.get_results("m", ["a"])["a"]
+    assert got.probs == {"fake": 0.3, "real": 0.7} and np.array_equal(got.cam, np.ones((2, 2))) and got.class_cams is None

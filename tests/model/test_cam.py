@@ -101,3 +101,25 @@ def test_margin_target_equals_pytorch_grad_cam_on_the_logit_difference(model):
                                     cam_target=lambda out: out[fake] - out[real])
     h, w = x.shape[-2:]
     np.testing.assert_allclose(scale_cam_image(scale_cam_image(e.raw_cam[None], (w, h))), expected, atol=1e-4)
+
+
+def test_every_class_cam_equals_pytorch_grad_cam_for_that_class(model):
+    photos = [load_photo(draw_photo(s, 170, 130)) for s in (41, 42, 43)]
+    x = model.prepare(photos)
+    res = predict_and_cam(model.split(), x, "gradcam", every_class=True)
+    assert res.class_cams.shape == (3, len(model.vocab), 4, 4)
+    layer_module = model.source_net.get_submodule(model.layers["layer4"])
+    h, w = x.shape[-2:]
+    for i in range(len(photos)):
+        for c in range(len(model.vocab)):
+            expected, probs = _full_network_cam(model, GradCAM, layer_module, x[i: i + 1], c)
+            ours = scale_cam_image(scale_cam_image(res.class_cams[i: i + 1, c], (w, h)))
+            np.testing.assert_allclose(ours, expected, atol=1e-4)
+            np.testing.assert_allclose(res.probs[i], probs[0], atol=1e-5)
+    # The map of each image's predicted class is the one predict_and_cam gives by default, and so are the rest.
+    plain = predict_and_cam(model.split(), x, "gradcam")
+    np.testing.assert_array_equal(res.targets, plain.targets)
+    np.testing.assert_allclose(res.raw_cam, plain.raw_cam, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(res.features, plain.features, rtol=1e-3, atol=1e-5)  # a batch of 6 against 3
+    with pytest.raises(ValueError, match="margin"):
+        predict_and_cam(model.split(), x, "gradcam", model.target_index("margin"), every_class=True)

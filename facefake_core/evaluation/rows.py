@@ -1,0 +1,147 @@
+"""The rows of an evaluated set and the evaluation they make up: what :func:`~.runner.evaluate` returns and the
+pages, the CLI and the analyses read. Metrics at any threshold, calibration and the best threshold come from the
+rows' probabilities, read into arrays once.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..config import CONFIG
+from ..imaging.focus import FocusMeasures
+from .calibration import BestThreshold, Calibration, best_threshold, calibration
+from .hardset import Item
+from .metrics import Metrics, compute, positive_class
+from .store import StoredResult
+
+
+@dataclass(frozen=True)
+class Row:
+    """One image of an evaluated set. ``error`` is set (and the rest empty) when the file was unreadable.
+
+    Attributes:
+        cam: float32 ``(h, w)`` raw CAM grid of the predicted class on the target layer, or ``None``.
+        class_cams: class -> float32 ``(h, w)`` raw CAM grid explaining that class (:meth:`cam_for`); empty for a
+            row stored before every class's CAM was (its next evaluation fills them in) or without CAMs.
+        focus: the photo's depth-of-field measures (without the block map), or ``None``.
+        bokeh_share, face_share: shares of the CAM's mass on defocused blocks and on the face box
+            (:func:`~facefake_core.imaging.focus.cam_in_bokeh`), or ``None`` without CAM or focus measures.
+    """
+
+    path: str
+    label: str
+    style: str = ""
+    image_sha: str = ""
+    probs: dict[str, float] = field(default_factory=dict)
+    cam: np.ndarray | None = field(default=None, repr=False)
+    focus: FocusMeasures | None = None
+    error: str | None = None
+    bokeh_share: float | None = None
+    face_share: float | None = None
+    meta: dict[str, str] = field(default_factory=dict, compare=False)
+    class_cams: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_stored(cls, item: Item, image_sha: str, s: StoredResult) -> "Row":
+        """A set item's row from the store's record (whose focus dict holds the measures and the CAM's shares)."""
+        f = s.focus or {}
+        return cls(item.path, item.label, item.style, image_sha, s.probs, s.cam,
+                   FocusMeasures.from_dict(f) if f else None, bokeh_share=f.get("bokeh_share"),
+                   face_share=f.get("face_share"), meta=item.meta,
+                   class_cams={} if s.class_cams is None else dict(zip(s.probs, s.class_cams)))
+
+    def cam_for(self, cls: str) -> np.ndarray | None:
+        """The raw CAM grid explaining class ``cls``, or ``None`` when none is stored for that class (never another
+        class's map). A row from before every class was stored still has its predicted class's (``cam``)."""
+        if cls in self.class_cams:
+            return self.class_cams[cls]
+        return self.cam if cls == self.pred else None
+
+    def focus_dict(self) -> dict | None:
+        """The focus measures and the CAM's shares as one JSON-safe dict (what ``--json`` prints), or ``None``."""
+        if self.focus is None:
+            return None
+        shares = {"bokeh_share": self.bokeh_share, "face_share": self.face_share}
+        return {**self.focus.to_dict(), **{k: v for k, v in shares.items() if v is not None}}
+
+    @property
+    def pred(self) -> str:
+        return max(self.probs, key=self.probs.get) if self.probs else ""
+
+    @property
+    def loss(self) -> float:
+        """Cross-entropy of the true class: how wrong the model was."""
+        return -math.log(max(self.probs.get(self.label, 0.0), 1e-12))
+
+    def to_dict(self) -> dict:
+        if self.error:
+            return {"path": self.path, "error": self.error}
+        d = {"path": self.path, "label": self.label, "pred": self.pred, "probs": self.probs}
+        if self.style:
+            d["style"] = self.style
+        if self.focus is not None:
+            d["focus"] = self.focus_dict()
+        return d
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A model's results on a hard set; metrics at any threshold come from :meth:`metrics`."""
+
+    model_sha: str
+    vocab: tuple[str, ...]
+    source: str
+    rows: tuple[Row, ...]
+    errors: tuple[Row, ...]
+    computed: int
+    reused: int
+    engine: str = "local"
+
+    @property
+    def positive(self) -> str:
+        return positive_class(self.vocab)
+
+    @functools.cached_property
+    def _columns(self) -> dict[str, np.ndarray]:
+        """The rows' P(positive), true class and loss as arrays, read from the rows once (a page asks for them
+        many times, and 100,000 rows take a noticeable time to walk); callers get copies."""
+        rows = self.rows
+        return {"p_pos": np.array([r.probs[self.positive] for r in rows], float),
+                "label": np.array([r.label for r in rows], dtype=str),
+                "loss": np.array([r.loss for r in rows], float)}
+
+    def p_pos(self) -> np.ndarray:
+        """P(positive) of each row, in row order (float ``(n,)``)."""
+        return self._columns["p_pos"].copy()
+
+    def labels(self) -> list[str]:
+        """The true class of each row, in row order."""
+        return self._columns["label"].tolist()
+
+    def losses(self) -> np.ndarray:
+        """Each row's :attr:`Row.loss` (cross-entropy of the true class), in row order (float ``(n,)``)."""
+        return self._columns["loss"].copy()
+
+    def metrics(self, threshold: float = CONFIG.threshold) -> Metrics:
+        return compute(self._columns["label"], self._columns["p_pos"], self.vocab, threshold)
+
+    def y(self) -> np.ndarray:
+        """1 for each row of the positive class (fake), else 0, in row order."""
+        return (self._columns["label"] == self.positive).astype(int)
+
+    def calibration(self) -> Calibration:
+        return calibration(self.y(), self.p_pos())
+
+    def best_threshold(self, near: float = CONFIG.threshold) -> BestThreshold:
+        negative = next(v for v in self.vocab if v != self.positive)
+        return best_threshold(self.y(), self.p_pos(), self.positive, negative, near)
+
+    def to_dict(self, threshold: float = CONFIG.threshold) -> dict:
+        return {**self.metrics(threshold).to_dict(), "calibration": self.calibration().to_dict(),
+                "best_threshold": self.best_threshold(threshold).to_dict(), "computed": self.computed,
+                "reused": self.reused, "engine": self.engine, "rows": [r.to_dict() for r in self.rows],
+                "errors": [r.to_dict() for r in self.errors]}
