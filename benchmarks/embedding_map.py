@@ -6,7 +6,9 @@ Random clustered 512-d float16 vectors (what fastai's default head stores) go in
 of a made-up evaluated set, then through the real code: :func:`facefake_core.analysis.embedding_map` (read the
 vectors from SQLite, project, store the map), again (read from the store), the Map page's frame, the near-duplicate
 search over the set, and one image's neighbours. PCA is the default; UMAP is timed twice in one process, because
-its first call in a process compiles umap-learn's numba code.
+its first call in a process compiles umap-learn's numba code. ``--warm-up`` first runs
+:func:`facefake_core.analysis.embedding.warm_up_umap` (what the Map page starts in the background when it opens)
+and times it on its own, as a dashboard user who picks UMAP after the page's PCA map would see it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from facefake_core.analysis import embedding_map, map_frame, near_duplicates, neighbours, set_features  # noqa: E402
+from facefake_core.analysis.embedding import warm_up_umap  # noqa: E402
 from facefake_core.evaluation import Evaluation, Row, Store  # noqa: E402
 
 TARGET_S = 20.0
@@ -50,6 +53,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--no-umap", action="store_true")
+    ap.add_argument("--warm-up", action="store_true", help="compile UMAP's numba code first, timed apart")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -65,12 +69,16 @@ def main() -> None:
         pairs, res["near_duplicates_s"] = timed(lambda: near_duplicates([feats], threshold=1e-4))
         res["near_duplicate_pairs"] = len(pairs)
         _, res["neighbours_s"] = timed(lambda: neighbours(feats.vectors[0], [feats], 5))
+        if not args.no_umap and args.warm_up:
+            _, res["umap_warm_up_s"] = timed(warm_up_umap)
         if not args.no_umap:
             m, res["umap_first_in_process_s"] = timed(lambda: embedding_map(ev, store, "umap", seed=0))
             m, res["umap_warm_s"] = timed(lambda: embedding_map(ev, store, "umap", seed=1))
             m, res["umap_cached_s"] = timed(lambda: embedding_map(ev, store, "umap", seed=1))
             assert m.cached
     res["pca_meets_target"] = res["pca_first_s"] < TARGET_S
+    if "umap_first_in_process_s" in res:
+        res["umap_first_meets_target"] = res["umap_first_in_process_s"] < TARGET_S
     if args.json:
         print(json.dumps(res, indent=2))
         return

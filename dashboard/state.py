@@ -347,21 +347,56 @@ def embedding_map(ev: Evaluation, method: str, seed: int, run: bool = True):
     return _space().compute(key, lambda: make(ev, store(), method, seed=seed, name=ev.source))
 
 
-def near_duplicates(evs: list[Evaluation], threshold: float) -> list:
-    """Near-duplicate pairs within and across these sets (:func:`facefake_core.analysis.near_duplicates`), found once
-    per combination of evaluations (the search is quadratic: about 10 s for 10,000 images here)."""
-    from facefake_core.analysis import near_duplicates as find
+@st.cache_resource(show_spinner=False)
+def umap_warm_up() -> threading.Thread:
+    """Compile UMAP's numba code in a background thread, once per server process (tens of seconds of CPU), so a
+    visitor who switches the Map page from PCA to UMAP waits for the projection only."""
+    from facefake_core.analysis.embedding import warm_up_umap
 
-    key = ("duplicates", threshold, *((id(e), e.source) for e in evs))
-    return _space().compute(key, lambda: find([set_features(e) for e in evs], threshold))
+    thread = threading.Thread(target=warm_up_umap, name="umap-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
-def neighbours_of(ev: Evaluation, path: str, k: int) -> list:
+def near_duplicates(evs: list[Evaluation], threshold: float, hamming: int | None = None) -> list:
+    """Near-duplicate pairs within and across these sets (:func:`facefake_core.analysis.near_duplicates`, by the
+    images' perceptual hashes, computed once per image and stored), found once per combination of evaluations and
+    thresholds (the search is quadratic: README, The embedding map)."""
+    from facefake_core.analysis import image_hashes, near_duplicates as find
+
+    def run() -> list:
+        pools = [set_features(e) for e in evs]
+        return find(pools, threshold, image_hashes(pools, store()), hamming)
+
+    key = ("duplicates", threshold, hamming, *((id(e), e.source) for e in evs))
+    return _space().compute(key, run)
+
+
+def hash_bits(image_sha: str, path: str, others: dict[str, str]) -> dict[str, int]:
+    """Perceptual-hash distance (bits) from one image to each of ``others`` (image sha -> path), by image sha; an
+    image whose file cannot be read is left out. Hashes are computed once per image and stored."""
+    from facefake_core.analysis import image_hashes
+    from facefake_core.imaging.perceptual import hash_distance
+
+    hashes = image_hashes({image_sha: path, **others}, store())
+    if image_sha not in hashes:
+        return {}
+    return {sha: hash_distance(hashes[image_sha], hashes[sha]) for sha in others if sha in hashes}
+
+
+def neighbours_of(ev: Evaluation, path: str, k: int, with_store: bool = False) -> list:
     """The ``k`` nearest images to the set's image ``path``, in this set and in every other set this server has
-    evaluated with the same model (:func:`facefake_core.analysis.neighbours`); ``[]`` without stored features."""
-    from facefake_core.analysis import neighbours
+    evaluated with the same model (:func:`facefake_core.analysis.neighbours`); with ``with_store``, also among every
+    other image the store holds features for under the model (sets evaluated from the CLI, set ``"stored"``). ``[]``
+    without stored features."""
+    from facefake_core.analysis import neighbours, stored_features
 
-    pools = [set_features(e) for _, e in evaluated_sets(ev.model_sha) if e is not ev] + [set_features(ev)]
+    evs = [e for _, e in evaluated_sets(ev.model_sha) if e is not ev]
+    pools = [set_features(e) for e in evs] + [set_features(ev)]
+    if with_store:  # read once per state of the store's results for the model, and per set of evaluations
+        key = ("stored", ev.model_sha, store().count_results(ev.model_sha), *((id(e), e.source) for e in [*evs, ev]))
+        skip = {r.path for e in [*evs, ev] for r in e.rows}
+        pools.insert(0, _space().compute(key, lambda: stored_features(store(), ev.model_sha, ev.vocab, skip)))
     own = pools[-1]
     i = own.index_of(path)
     if i is None:

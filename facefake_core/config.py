@@ -43,6 +43,9 @@ class Config:
     #: Cosine distance between two images' feature vectors below which they count as near-duplicates (measured on
     #: re-encoded, resized and cropped copies of demo portraits against distinct ones: README, "The embedding map").
     near_duplicate_distance: float = 0.001
+    #: Perceptual-hash distance (bits of 256, ``imaging.perceptual``) at or below which two images count as
+    #: near-duplicates whatever the model sees; measured on copies of demo portraits (README, "The embedding map").
+    near_duplicate_hamming: int = 40
     #: Nearest neighbours listed per image.
     neighbours_k: int = 5
     #: Serving (``facefake_core.serving``; each overridable by the operator's ``FACEFAKE_*`` variable named here).

@@ -4,8 +4,9 @@
 Reads the set last evaluated on the Hard set page (``?set=`` or this session's last set). Points are coloured by
 true class, prediction, correctness, style, depth-of-field slice, ``narrow_dof`` or P(fake); hovering names the
 image, and a lasso, box or click selection opens the selected images with their stored heatmaps below the map
-(Plotly cannot show a picture in a hover label). Below: near-duplicate pairs within the set and against the other
-sets this server evaluated with the model, and the map of another round side by side. Figures and the decoding of
+(Plotly cannot show a picture in a hover label). Below: near-duplicate pairs (by perceptual hash) within the set and
+against the other sets this server evaluated with the model (above ``AUTO_DUPLICATES`` images the search waits for a
+switch), and the maps of other rounds side by side. Figures and the decoding of
 a selection are in ``dashboard/map_figures.py``.
 """
 
@@ -27,6 +28,8 @@ from dashboard.widgets import progress_bar, require_model
 KEY = "map"
 SELECTED = f"{KEY}_selected"  # session state: the gallery's image paths, filled by a selection on the map
 GALLERY_MAX = 24
+#: Above this many images (the set and the sets it is compared with), the near-duplicate search waits for a switch.
+AUTO_DUPLICATES = 2000
 
 
 def _on_select() -> None:
@@ -78,15 +81,27 @@ def _duplicates(ev: Evaluation, source: str) -> None:
     chosen = [] if mode.public() else st.multiselect(
         "Also against these sets evaluated with this model (a training folder, say)", list(others),
         default=list(others), key=f"{KEY}_against")
-    limit = st.number_input("Near-duplicate threshold (cosine distance)", 0.0, 2.0, CONFIG.near_duplicate_distance,
+    c1, c2 = st.columns(2)
+    bits = int(c1.number_input("Near-duplicate threshold (bits of the perceptual hash)", 0, 128,
+                               CONFIG.near_duplicate_hamming, step=2, key=f"{KEY}_bits",
+                               help="Of 256. Measured on copies of demo portraits (README, The embedding map): "
+                                    "re-encoded, resized and 2-5% cropped copies lie within 36 bits of their "
+                                    "original, distinct portraits 50 or more apart."))
+    limit = c2.number_input("For images without a hash: cosine distance", 0.0, 2.0, CONFIG.near_duplicate_distance,
                             format="%.5f", step=0.0005, key=f"{KEY}_dup",
-                            help="The default was measured on the demo's round0 (README, The embedding map); "
-                                 "the scale of distances differs from model to model.")
-    pairs = [p for p in state.near_duplicates([ev, *(others[s] for s in chosen)], limit)
-             if source in (p.set_a, p.set_b)]
-    st.caption(f"Pairs closer than a cosine distance of {limit:g} in the model's feature space. Re-encoded copies "
-               "are found; on the demo, resized or cropped ones mostly are not (README). Byte-identical files share "
-               "a hash and pair at distance 0.")
+                            help="Decides only where an image's file can no longer be read to hash it; the scale "
+                                 "of feature distances differs from model to model.")
+    evs = [ev, *(others[s] for s in chosen)]
+    n = sum(len(e.rows) for e in evs)
+    if n > AUTO_DUPLICATES and not st.toggle(f"Search these {n} images for near-duplicates", key=f"{KEY}_dups_on"):
+        st.caption(f"Hashing {n} images (once; the hashes are stored) and the quadratic pair search take a minute or "
+                   "more on this machine (README, The embedding map), so the search waits for this switch.")
+        return
+    pairs = [p for p in state.near_duplicates(evs, limit, bits) if source in (p.set_a, p.set_b)]
+    st.caption(f"Pairs whose perceptual hashes (of the pixels alone, not the model) differ in at most {bits} of 256 "
+               "bits: re-encoded, resized and slightly cropped copies (README). The cosine distance of their feature "
+               "vectors is shown too: a copy the model sees far from its original is a robustness problem as well. "
+               "Byte-identical files pair at 0 bits.")
     if not pairs:
         st.info("No near-duplicates.")
         return
@@ -149,6 +164,8 @@ def main() -> None:
     colour_by = c3.selectbox("Colour by", list(map_figures.COLOUR_BY), key=f"{KEY}_colour",
                              format_func=map_figures.COLOUR_BY.get)
     threshold = c4.slider(f"Threshold on P({ev.positive})", 0.0, 1.0, CONFIG.threshold, 0.01, key=f"{KEY}_threshold")
+    if method == "pca":
+        state.umap_warm_up()  # while the visitor reads the PCA map, UMAP's first-call compilation happens
     frame = _map_of(ev, method, seed, threshold)
     if frame is None:
         return

@@ -158,14 +158,19 @@ def _detail(model: Model, ev: Evaluation, threshold: float, marks: dict, source:
 
 def _neighbours(ev: Evaluation, row: Row) -> None:
     """The image's nearest images in the model's feature space: this set and the others evaluated with the model."""
-    found = state.neighbours_of(ev, row.path, CONFIG.neighbours_k)
+    # In public mode the store holds other visitors' images: only sets this server evaluated are searched there.
+    found = state.neighbours_of(ev, row.path, CONFIG.neighbours_k, with_store=not mode.public())
     if not found:
         return
     st.markdown(f"**{len(found)} nearest images in the model's feature space** (cosine distance between stored "
-                "feature vectors; this set and every other set evaluated with this model)")
-    near = CONFIG.near_duplicate_distance
-    st.dataframe([{"name": Path(n.path).name, **n.to_dict(), "near-duplicate": n.distance < near} for n in found],
-                 hide_index=True, key=f"{KEY}_neighbours")
+                "feature vectors; this set, every other set evaluated with this model"
+                + ("" if mode.public() else ", and every image stored for it, set “stored”: the CLI's sets") + ")")
+    # Near-duplicates are judged by the images' perceptual hashes, as on the Map page (README, The embedding map).
+    bits = state.hash_bits(row.image_sha, row.path, {n.image_sha: n.path for n in found})
+    near = lambda n: (bits[n.image_sha] <= CONFIG.near_duplicate_hamming if n.image_sha in bits
+                      else n.distance < CONFIG.near_duplicate_distance)
+    st.dataframe([{"name": Path(n.path).name, **n.to_dict(), "hash bits": bits.get(n.image_sha),
+                   "near-duplicate": near(n)} for n in found], hide_index=True, key=f"{KEY}_neighbours")
 
 
 def _copy_box(marks: dict, counts: Counter, where) -> None:

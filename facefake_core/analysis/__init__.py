@@ -24,11 +24,13 @@ from .embedding import (
     Neighbour,
     SetFeatures,
     embedding_map,
+    image_hashes,
     map_frame,
     near_duplicates,
     neighbours,
     project,
     set_features,
+    stored_features,
 )
 from .faithfulness import faithfulness
 from .method_faithfulness import DEFAULT_METHODS as FAITHFULNESS_METHODS
@@ -47,7 +49,8 @@ __all__ = [
     "NearDuplicate", "Neighbour", "SUMMARY_KINDS", "SetFeatures", "SweepPoint", "audit", "cam_bokeh_groups",
     "diagnose", "embedding_map", "faithfulness", "file_infos", "filter_slice", "map_frame", "metadata_auc",
     "near_duplicates", "neighbours", "parse_edit", "project", "robustness", "sanity", "set_features", "slice_columns",
+    "stored_features",
     "slice_metrics", "slice_report",
     "class_spectra", "counterfactual_summary", "default_slices", "dof_edges", "error_by_dof", "focus_frame",
-    "image_spectra", "row_by_path", "slice_name", "slice_rows", "slice_table", "sweep",
+    "image_hashes", "image_spectra", "row_by_path", "slice_name", "slice_rows", "slice_table", "sweep",
 ]

@@ -11,32 +11,44 @@ fastai's default head). Here they become float32 ``(N, D)`` matrices, one row pe
   projected to 2-D by PCA (scikit-learn; the default: deterministic and fast) or UMAP (umap-learn, seeded, run on
   the first 50 principal components). A map is cached in the store under the model, the method, its parameters
   and a digest of the set's images in order, so it is computed once.
-* **Near-duplicates** are pairs closer than ``CONFIG.near_duplicate_distance`` (how it was measured: README, "The
-  embedding map"); a pair whose images lie in two different sets is flagged as ``cross_set``: the same face in a
-  training folder and in the hard set is leakage.
+* **Near-duplicates** are pairs whose perceptual hashes (:mod:`facefake_core.imaging.perceptual`, of the pixels
+  alone, stored per image sha) differ in at most ``CONFIG.near_duplicate_hamming`` bits. Only where an image has no
+  hash (its file can no longer be read) does the feature distance decide, under ``CONFIG.near_duplicate_distance``.
+  How both were measured: README, "The embedding map": the hash finds re-encoded, resized and slightly cropped
+  copies, which a detector's features mostly do not, and lists no distinct demo portraits, which the features do. A
+  pair whose images lie in two different sets is flagged as ``cross_set``: the same face in a training folder and
+  in the hard set is leakage.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..config import CONFIG
-from ..errors import EmbeddingError
+from ..errors import EmbeddingError, ImageLoadError
 from ..evaluation import Evaluation, Row, Store, predict_at
+from ..imaging import load_photo
+from ..imaging.perceptual import HASH_BITS, HASH_VERSION, hash_pairs, perceptual_hash
 from .dof import focus_frame
 
 METHODS = ("pca", "umap")
 #: Bumped whenever the projection code changes what it returns, so cached maps from older code are not reused.
-PROJECTION_VERSION = 1
+PROJECTION_VERSION = 2
 #: UMAP runs on at most this many principal components (faster neighbour search, same map in practice).
 UMAP_PCA_DIMS = 50
+#: Above ``UMAP_FEW`` points UMAP runs ``UMAP_EPOCHS`` epochs (umap-learn's own default above 10,000), not 500.
+UMAP_FEW, UMAP_EPOCHS = 5000, 200
 
 
 @dataclass(frozen=True)
@@ -67,15 +79,35 @@ class SetFeatures:
 
 def set_features(ev: Evaluation, store: Store, name: str | None = None) -> SetFeatures:
     """The vectors ``store`` holds for ``ev``'s rows (see :class:`SetFeatures`)."""
-    stored = store.get_features(ev.model_sha, [r.image_sha for r in ev.rows])
-    have = tuple(r for r in ev.rows if r.image_sha in stored)
+    return _pool(name or ev.source, ev.model_sha, ev.rows,
+                 store.get_features(ev.model_sha, [r.image_sha for r in ev.rows]))
+
+
+def _pool(name: str, model_sha: str, rows: Sequence[Row], stored: Mapping[str, np.ndarray]) -> SetFeatures:
+    """The rows' vectors from ``stored`` (image sha -> vector) as a :class:`SetFeatures`."""
+    have = tuple(r for r in rows if r.image_sha in stored)
     dims = {stored[r.image_sha].shape[0] for r in have}
     if len(dims) > 1:
-        raise EmbeddingError(f"{name or ev.source}: stored feature vectors have different sizes {sorted(dims)}")
+        raise EmbeddingError(f"{name}: stored feature vectors have different sizes {sorted(dims)}")
     vectors = (np.stack([stored[r.image_sha] for r in have]).astype(np.float32) if have
                else np.zeros((0, 0), np.float32))
-    return SetFeatures(name or ev.source, ev.model_sha, have, vectors,
-                       tuple(r for r in ev.rows if r.image_sha not in stored))
+    return SetFeatures(name, model_sha, have, vectors, tuple(r for r in rows if r.image_sha not in stored))
+
+
+def stored_features(store: Store, model_sha: str, vocab: Sequence[str], skip: Collection[str] = (),
+                    name: str = "stored") -> SetFeatures:
+    """Every image ``store`` holds a feature vector for under the model (any set, evaluated from the CLI or any
+    server), as one pool; files that no longer exist and paths in ``skip`` are left out.
+
+    The store keeps results per image, not per set, so a row's ``label`` is its folder's name when that is a class of
+    ``vocab`` (a folder of class subfolders) and ``""`` otherwise; its probabilities are the stored ones.
+    """
+    files = [(p, sha) for p, sha in store.feature_files(model_sha) if p not in skip and os.path.isfile(p)]
+    shas = list(dict.fromkeys(sha for _, sha in files))
+    vecs, results = store.get_features(model_sha, shas), store.get_results(model_sha, shas)
+    rows = [Row(p, Path(p).parent.name if Path(p).parent.name in vocab else "", image_sha=sha,
+                probs=results[sha].probs if sha in results else {}) for p, sha in files]
+    return _pool(name, model_sha, rows, vecs)
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
@@ -90,7 +122,8 @@ def project(vectors: np.ndarray, method: str = "pca", seed: int = 0, n_neighbors
     Args:
         vectors: float ``(N, D)``.
         method: ``"pca"`` (scikit-learn) or ``"umap"`` (umap-learn on the first :data:`UMAP_PCA_DIMS` principal
-            components).
+            components, over scikit-learn's exact ``n_neighbors`` graph; :data:`UMAP_EPOCHS` epochs above
+            :data:`UMAP_FEW` points).
         seed: random state of both; the same inputs and seed give the same map.
         n_neighbors, min_dist: UMAP's parameters (``n_neighbors`` is capped below ``N``); PCA ignores them.
 
@@ -117,10 +150,28 @@ def project(vectors: np.ndarray, method: str = "pca", seed: int = 0, n_neighbors
     except ImportError:
         raise EmbeddingError("UMAP needs the umap-learn package (pip install umap-learn); PCA works without it") \
             from None
+    from sklearn.neighbors import NearestNeighbors
+
     reduced = PCA(n_components=min(UMAP_PCA_DIMS, n - 1, x.shape[1]), random_state=seed).fit_transform(x)
-    reducer = umap.UMAP(n_components=2, n_neighbors=max(2, min(n_neighbors, n - 1)), min_dist=min_dist,
-                        random_state=seed, n_jobs=1)  # a seed makes UMAP single-threaded anyway; say so
-    return np.asarray(reducer.fit_transform(reduced), np.float32)
+    k = max(2, min(n_neighbors, n - 1))
+    # The exact k-NN graph from scikit-learn (about 1 s for 10,000 points in 50-d), handed to UMAP: it skips
+    # pynndescent, whose numba compilation cost most of a first map's time in a process (README, "Speed").
+    knn_dists, knn = NearestNeighbors(n_neighbors=k).fit(reduced).kneighbors(reduced)
+    reducer = umap.UMAP(n_components=2, n_neighbors=k, min_dist=min_dist, random_state=seed, n_jobs=1,
+                        n_epochs=UMAP_EPOCHS if n > UMAP_FEW else None, precomputed_knn=(knn, knn_dists))
+    with warnings.catch_warnings():  # "transform will be unavailable": the map is all that is used
+        warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]", category=UserWarning)
+        return np.asarray(reducer.fit_transform(reduced), np.float32)
+
+
+def warm_up_umap() -> None:
+    """Compile umap-learn's numba code (tens of seconds, once per process) on a tiny made-up set, so that the first
+    real UMAP map does not pay for it; a no-op without umap-learn. The dashboard runs it in the background."""
+    try:
+        import umap  # noqa: F401
+    except ImportError:
+        return
+    project(np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32), "umap", n_neighbors=5)
 
 
 @dataclass(frozen=True)
@@ -232,42 +283,84 @@ def neighbours(query: np.ndarray, pools: Sequence[SetFeatures], k: int = 5,
     return out[:k]
 
 
+def image_hashes(pools: Sequence[SetFeatures] | Mapping[str, str], store: Store | None = None,
+                 workers: int = 2) -> dict[str, np.ndarray]:
+    """Perceptual hashes (:func:`~facefake_core.imaging.perceptual.perceptual_hash`) of the pools' images (or of a
+    mapping image sha -> path) by image sha: read from ``store``, or computed from the files once and stored there.
+    Images whose file can no longer be read are left out (their pairs rest on the feature distance alone)."""
+    paths = dict(pools) if isinstance(pools, Mapping) else {r.image_sha: r.path for p in pools for r in p.rows}
+    known = store.get_image_hashes(list(paths), HASH_VERSION) if store is not None else {}
+
+    def one(item: tuple[str, str]) -> tuple[str, np.ndarray | None]:
+        try:
+            return item[0], perceptual_hash(load_photo(item[1]).pixels)
+        except ImageLoadError:
+            return item[0], None
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        fresh = {h: v for h, v in pool.map(one, [(h, p) for h, p in paths.items() if h not in known]) if v is not None}
+    if store is not None and fresh:
+        store.put_image_hashes(HASH_VERSION, [(h, np.ascontiguousarray(v, np.uint8).tobytes())
+                                              for h, v in fresh.items()])
+    return {**known, **fresh}
+
+
 @dataclass(frozen=True)
 class NearDuplicate:
-    """Two images whose feature vectors are closer than the near-duplicate threshold."""
+    """Two images that look alike. ``distance`` is their cosine distance in feature space (always given);
+    ``hamming`` their hash distance in bits (``None`` when one has no hash); ``kind`` says which decided: ``"hash"``
+    or, for an image without a hash, ``"features"``."""
 
     a: str
     b: str
     distance: float
     set_a: str
     set_b: str
+    hamming: int | None = None
+    kind: str = "features"
 
     @property
     def cross_set(self) -> bool:
         return self.set_a != self.set_b
 
     def to_dict(self) -> dict:
-        return {"a": self.a, "b": self.b, "distance": self.distance, "set_a": self.set_a, "set_b": self.set_b,
-                "cross_set": self.cross_set}
+        return {"a": self.a, "b": self.b, "distance": self.distance, "hamming": self.hamming, "kind": self.kind,
+                "set_a": self.set_a, "set_b": self.set_b, "cross_set": self.cross_set}
 
 
-def near_duplicates(pools: Sequence[SetFeatures], threshold: float | None = None) -> list[NearDuplicate]:
-    """Every pair of images in ``pools`` (within one set or across sets) closer than ``threshold`` (cosine
-    distance; default ``CONFIG.near_duplicate_distance``), closest first. An image listed in two sets is paired
-    with itself across them (distance 0)."""
+def near_duplicates(pools: Sequence[SetFeatures], threshold: float | None = None,
+                    hashes: Mapping[str, np.ndarray] | None = None, hamming: int | None = None) -> list[NearDuplicate]:
+    """Every pair of near-duplicate images in ``pools`` (within one set or across sets; module docstring), closest
+    first (by hash distance, then cosine distance). An image listed in two sets is paired with itself across them.
+
+    Args:
+        pools: the sets' vectors.
+        threshold: cosine distance below which a pair without hashes counts (default
+            ``CONFIG.near_duplicate_distance``).
+        hashes: image sha -> :func:`image_hashes`' hashes; ``None`` compares features only.
+        hamming: hash distance at or below which a pair counts (default ``CONFIG.near_duplicate_hamming``).
+    """
     from sklearn.neighbors import NearestNeighbors
 
     threshold = CONFIG.near_duplicate_distance if threshold is None else threshold
+    hamming = CONFIG.near_duplicate_hamming if hamming is None else hamming
+    hashes = hashes or {}
     rows = [(p.name, r) for p in pools for r in p.rows]
     if len(rows) < 2:
         return []
-    x = np.concatenate([p.vectors for p in pools if len(p.rows)]).astype(np.float32)
-    nn = NearestNeighbors(radius=threshold, metric="cosine", algorithm="brute").fit(x)
-    dist, idx = nn.radius_neighbors(x, sort_results=True)
-    out = []
-    for i, (ds, js) in enumerate(zip(dist, idx)):
-        for d, j in zip(ds, js):
-            if j > i and d < threshold:
-                (sa, ra), (sb, rb) = rows[i], rows[j]
-                out.append(NearDuplicate(ra.path, rb.path, max(float(d), 0.0), sa, sb))
-    return sorted(out, key=lambda p: (p.distance, p.a, p.b))
+    x = _unit(np.concatenate([p.vectors for p in pools if len(p.rows)]).astype(np.float32))
+    hashed = [i for i, (_, r) in enumerate(rows) if r.image_sha in hashes]
+    found: dict[tuple[int, int], tuple[str, int | None]] = {}
+    if len(hashed) > 1:
+        stack = np.stack([hashes[rows[i][1].image_sha] for i in hashed])
+        found.update({(hashed[a], hashed[b]): ("hash", bits) for a, b, bits in hash_pairs(stack, hamming)})
+    if len(hashed) < len(rows):  # the features decide only for pairs with an image that has no hash
+        has = np.zeros(len(rows), bool)
+        has[hashed] = True
+        nn = NearestNeighbors(radius=threshold, metric="cosine", algorithm="brute").fit(x)
+        for i, (ds, js) in enumerate(zip(*nn.radius_neighbors(x, sort_results=True))):
+            found.update({(i, int(j)): ("features", None) for d, j in zip(ds, js)
+                          if j > i and d < threshold and not (has[i] and has[j])})
+    out = [NearDuplicate(ra.path, rb.path, max(float(1 - x[i] @ x[j]), 0.0), sa, sb, bits, kind)
+           for (i, j), (kind, bits) in found.items() for (sa, ra), (sb, rb) in [(rows[i], rows[j])]]
+    return sorted(out, key=lambda p: (p.hamming if p.hamming is not None else HASH_BITS + 1, p.distance, p.a, p.b))

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 
-from ..analysis import EMBED_METHODS, SetFeatures, embedding_map, near_duplicates, neighbours, set_features
+from ..analysis import (
+    EMBED_METHODS, SetFeatures, embedding_map, image_hashes, near_duplicates, neighbours, set_features,
+)
 from ..config import CONFIG
 from ..evaluation import Evaluation, Store, evaluate
 from ..imaging import file_sha256, load_photo
@@ -30,16 +32,20 @@ def cmd_embed(args, progress) -> int:
     ev = named[0][1]
     m = embedding_map(ev, store, args.method, seed=args.seed, name=args.source)
     pools = _features(named, store)
-    pairs = [p for p in near_duplicates(pools, args.threshold) if args.source in (p.set_a, p.set_b)]
+    hashes = image_hashes(pools, store)
+    pairs = [p for p in near_duplicates(pools, args.threshold, hashes, args.hamming)
+             if args.source in (p.set_a, p.set_b)]
     data = {"model": model.info.source, "n": len(m.features.rows), "dim": m.features.dim, "method": m.method,
             "params": m.params, "cached": m.cached,
             "points": m.points(),
-            "near_duplicates": [{"a": p.a, "b": p.b, "distance": p.distance, "cross_set": p.cross_set} for p in pairs]}
+            "near_duplicates": [{"a": p.a, "b": p.b, "distance": p.distance, "hamming": p.hamming, "kind": p.kind,
+                                 "cross_set": p.cross_set} for p in pairs]}
     flag = lambda p: "  ACROSS SETS (leakage?)" if p.cross_set else ""
     text = (f"{data['n']} images, {data['dim']}-d features, {m.method} map "
             f"({'from the store' if m.cached else f'{m.seconds:.1f} s'})\n"
-            f"{len(pairs)} near-duplicate pairs (cosine distance < {args.threshold:g})" +
-            "".join(f"\n  {p.distance:.5f}  {p.a}  ~  {p.b}{flag(p)}" for p in pairs))
+            f"{len(pairs)} near-duplicate pairs (perceptual hash within {args.hamming} bits of 256)" +
+            "".join(f"\n  {'-' if p.hamming is None else p.hamming:>3} bits  cosine {p.distance:.5f}  {p.a}  ~  "
+                    f"{p.b}{flag(p)}" for p in pairs))
     emit(args, data, text)
     return 0
 
@@ -71,14 +77,19 @@ def register(sub) -> None:
     p = sub.add_parser("embed", help="a 2-D map of a set in the model's feature space, and its near-duplicates",
                        description="Evaluates the set if needed (stored results are reused), then projects the "
                        "stored feature vectors (the input of the head's final Linear) to 2-D. JSON: {model, n, dim, "
-                       "method, points: [{path, x, y, label, pred}], near_duplicates: [{a, b, distance}]}.")
+                       "method, points: [{path, x, y, label, pred}], near_duplicates: [{a, b, distance, hamming, kind, "
+                       "cross_set}]}. Near-duplicates are found by a perceptual hash of each image (stored).")
     p.add_argument("source", metavar="SET", help="a folder of class subfolders, or a CSV manifest")
     p.add_argument("--method", choices=EMBED_METHODS, default="pca", help="projection (default: pca; umap is seeded)")
     p.add_argument("--seed", type=int, default=0, help="random state of the projection")
     p.add_argument("--against", action="append", default=[], metavar="OTHER_SET",
                    help="also list near-duplicates between SET and this set (a training folder, say); repeatable")
+    p.add_argument("--hamming", type=int, default=CONFIG.near_duplicate_hamming,
+                   help="perceptual-hash distance (bits of 256) at or below which two images are near-duplicates "
+                        "(finds re-encoded, resized and 1-6%% cropped copies; README, The embedding map)")
     p.add_argument("--threshold", type=float, default=CONFIG.near_duplicate_distance,
-                   help="cosine distance below which two images are near-duplicates")
+                   help="cosine distance in feature space below which two images count, for images whose file "
+                        "can no longer be hashed")
     p.add_argument("--store", default=None, help=f"results database (default: {CONFIG.store_path})")
     add_common(p)
     p.set_defaults(func=cmd_embed)

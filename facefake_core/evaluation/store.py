@@ -69,6 +69,7 @@ CREATE TABLE IF NOT EXISTS file_info (
     image_sha TEXT PRIMARY KEY,
     info TEXT NOT NULL            -- JSON of the header facts (format, size, bytes, JPEG quality, subsampling)
 );
+CREATE TABLE IF NOT EXISTS image_hashes (image_sha TEXT, version INTEGER, hashes BLOB, PRIMARY KEY(image_sha, version));
 CREATE TABLE IF NOT EXISTS edit_results (
     model_sha TEXT NOT NULL,
     image_sha TEXT NOT NULL,
@@ -295,6 +296,11 @@ class Store:
         data = [(model_sha, sha, int(np.size(v)), np.asarray(v, "<f2").ravel().tobytes()) for sha, v in rows]
         con.executemany("INSERT OR REPLACE INTO features VALUES (?,?,?,?)", data)
 
+    def feature_files(self, model_sha: str) -> list[tuple[str, str]]:  # (path, sha) of every file evaluated with it
+        q = "SELECT h.path, h.sha FROM file_hashes h JOIN features f ON f.image_sha=h.sha AND f.model_sha=? ORDER BY 1"
+        with self._connect() as con:
+            return [(p, sha) for p, sha in con.execute(q, (model_sha,))]
+
     # -- projections (2-D maps of a set's features, cached per model, method, parameters and images) -------------
     def get_projection(self, model_sha: str, key: str) -> np.ndarray | None:
         """A stored float32 ``(n, 2)`` projection, or ``None``."""
@@ -348,6 +354,15 @@ class Store:
         with self._connect() as con:
             con.executemany("INSERT OR REPLACE INTO file_info VALUES (?,?)",
                             [(sha, json.dumps(info)) for sha, info in rows])
+
+    def get_image_hashes(self, image_shas: Sequence[str], version: int) -> dict[str, np.ndarray]:
+        q = "SELECT image_sha, hashes FROM image_hashes WHERE version=? AND image_sha IN ({})"
+        with self._connect() as con:
+            return {h: np.frombuffer(b, np.uint8).reshape(-1, 32) for h, b in _select_in(con, q, [version], image_shas)}
+
+    def put_image_hashes(self, version: int, rows: Iterable[tuple[str, bytes]]) -> None:
+        with self._connect() as con:  # imaging.perceptual's hashes (pixels alone): (image_sha, uint8 (V, 32) bytes)
+            con.executemany("INSERT OR REPLACE INTO image_hashes VALUES (?,?,?)", [(h, version, b) for h, b in rows])
 
     # -- probabilities of edited images (robustness curves) ----------------------------------------------------
     def get_edit_results(self, model_sha: str, edit: str, value: float, image_shas: Sequence[str]

@@ -10,8 +10,10 @@ import pytest
 from PIL import Image
 
 from facefake_core import evaluate
+from facefake_core import CONFIG
 from facefake_core.analysis import (
-    SetFeatures, embedding_map, map_frame, near_duplicates, neighbours, project, set_features,
+    SetFeatures, embedding_map, image_hashes, map_frame, near_duplicates, neighbours, project, set_features,
+    stored_features,
 )
 from facefake_core.demo import render_portrait
 from facefake_core.evaluation import Evaluation, Row, Store
@@ -99,43 +101,91 @@ def test_near_duplicates_are_the_pairs_under_the_threshold(tmp_path):
     assert near_duplicates(pools[:1], threshold=1e-3) == []
 
 
-#: The conftest learner is random-init: every image lands near one direction, so its distances are tiny. Measured with
-#: benchmarks/near_duplicates.py on that learner (24 portraits): JPEG and resized copies at most 2e-5 from their
-#: original, the nearest distinct portrait at least 3.8e-4. The tool's default (CONFIG) is measured on demo round0.
-TEST_MODEL_DUPLICATE = 1e-4
-
-
 def _png(path, pixels: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(pixels).save(path)
 
 
-def _recompressed_resized(pixels: np.ndarray) -> np.ndarray:
-    """JPEG at quality 80 of a copy shrunk to 75%: what a re-shared copy of a portrait goes through."""
+def _recompressed_resized(pixels: np.ndarray, crop: float = 0.0) -> np.ndarray:
+    """JPEG at quality 80 of a copy shrunk to 75% (first cropped by ``crop`` a side): what a re-shared copy of a
+    portrait goes through."""
     img = Image.fromarray(pixels)
+    d = round(img.width * crop)
+    img = img.crop((d, d, img.width - d, img.height - d))
     img = img.resize((img.width * 3 // 4, img.height * 3 // 4), Image.BILINEAR)
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=80)
     return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
 
 
-def test_a_recompressed_resized_copy_in_a_second_set_is_found(model, tmp_path):
+def _demo_round0():
+    """The built demo's trained round0 (``FACEFAKE_DEMO_DIR`` or the cache), or ``None``: building it takes minutes."""
+    from facefake_core.demo import find_demo
+
+    paths = find_demo()
+    return None if paths is None else paths.models["round0"]
+
+
+@pytest.fixture(params=["random-init learner", "demo round0 (trained)"])
+def any_model(request):
+    if request.param.startswith("random"):
+        return request.getfixturevalue("model")
+    pkl = _demo_round0()
+    if pkl is None:
+        pytest.skip("no built demo here (facefake demo, or FACEFAKE_DEMO_DIR): the trained round0 is not checked")
+    from facefake_core import load_model
+
+    return load_model(str(pkl), device="cpu")
+
+
+def test_a_recompressed_resized_copy_in_a_second_set_is_found(any_model, tmp_path):
     hard, train = tmp_path / "hard", tmp_path / "train"
     portraits = {(label, style, i): render_portrait(5000 + 10 * i, label, style, size=128)
                  for label in ("fake", "real") for style in ("casual", "studio") for i in range(2)}
     for (label, style, i), px in portraits.items():
         _png(hard / label / f"{style}_{i}.png", px)
-    leaked = ("fake", "studio", 1)
-    _png(train / "fake" / "copy.png", _recompressed_resized(portraits[leaked]))  # PNG of the JPEG: pixels kept
+    _png(train / "fake" / "copy.png", _recompressed_resized(portraits[("fake", "studio", 1)]))  # PNG: pixels kept
+    _png(train / "real" / "cropped.png", _recompressed_resized(portraits[("real", "casual", 0)], crop=0.04))
     _png(train / "real" / "other.png", render_portrait(9999, "real", "casual", size=128))
     store = Store(tmp_path / "s.sqlite")
-    pools = [set_features(evaluate(model, src, store=store, with_focus=False), store, name)
+    pools = [set_features(evaluate(any_model, src, store=store, with_focus=False), store, name)
              for name, src in (("hard", hard), ("train", train))]
-    assert [len(p.rows) for p in pools] == [8, 2]
+    assert [len(p.rows) for p in pools] == [8, 3] and isinstance(pools[0], SetFeatures)
     original = str(hard / "fake" / "studio_1.png")
     i = pools[0].index_of(original)
     first = neighbours(pools[0].vectors[i], pools, k=3, exclude=("hard", original))[0]
     assert (first.path, first.set) == (str(train / "fake" / "copy.png"), "train")
-    pairs = near_duplicates(pools, threshold=TEST_MODEL_DUPLICATE)
-    assert [(p.a, p.b, p.cross_set) for p in pairs] == [(original, str(train / "fake" / "copy.png"), True)]
-    assert isinstance(pools[0], SetFeatures) and pools[0].dim == 512
+
+    hashes = image_hashes(pools, store)
+    assert len(hashes) == 11
+    pairs = near_duplicates(pools, hashes=hashes)  # the default thresholds, as the CLI and the page use them
+    assert sorted((p.a, p.b, p.cross_set, p.kind) for p in pairs) == [
+        (original, str(train / "fake" / "copy.png"), True, "hash"),
+        (str(hard / "real" / "casual_0.png"), str(train / "real" / "cropped.png"), True, "hash"),
+    ]
+    assert all(p.hamming <= CONFIG.near_duplicate_hamming for p in pairs)
+
+
+def test_stored_features_pool_every_image_the_store_holds_for_the_model(model, tmp_path):
+    """Sets evaluated elsewhere (the CLI) are found through the store: each file with its folder's class, its stored
+    probabilities and the same vector as its own set's; skipped paths and vanished files are left out."""
+    from conftest import make_image_folder
+
+    store = Store(tmp_path / "s.sqlite")
+    a = evaluate(model, str(make_image_folder(tmp_path / "a", n=2)), store=store, with_focus=False)
+    b_root = tmp_path / "b"
+    for label in ("fake", "real"):
+        (b_root / label).mkdir(parents=True)
+        for i in range(2):
+            _png(b_root / label / f"{i}.png", render_portrait(700 + 10 * i, label, "casual", size=96))
+    b = evaluate(model, str(b_root), store=store, with_focus=False)
+    (b_root / "real" / "1.png").unlink()
+    pool = stored_features(store, model.info.sha256, a.vocab, skip={r.path for r in a.rows})
+    expected = [r for r in b.rows if r.path != str(b_root / "real" / "1.png")]
+    assert sorted(r.path for r in pool.rows) == sorted(r.path for r in expected)
+    own = set_features(b, store)
+    for r in pool.rows:
+        twin = next(x for x in b.rows if x.path == r.path)
+        assert (r.label, r.image_sha, r.probs) == (twin.label, twin.image_sha, twin.probs)
+        assert np.array_equal(pool.vectors[pool.index_of(r.path)], own.vectors[own.index_of(r.path)])
+    assert pool.name == "stored" and pool.model_sha == a.model_sha
