@@ -104,6 +104,9 @@ def test_a_row_without_the_chosen_class_map_is_said_to_lack_it(env, drawn):
 
 
 def test_rounds_compare_both_rounds_under_one_class(env, demo, drawn):
+    import streamlit as st
+
+    st.cache_resource.clear()  # another module's demo rounds (at another path) may still be cached
     at = start("views/rounds.py")
     radio(at, "rd_kind").set_value("Demo set").run()
     if has_button(at, "rd_demo"):
