@@ -16,7 +16,7 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -203,10 +203,10 @@ def _fill_focus(model: Model, store: Store, todo: list[tuple[str, str, StoredRes
             try:
                 m = measure_focus(decode(read_bytes(path), os.path.basename(path))[0])
             except ImageLoadError:
-                return h, None, StoredResult(s.probs, s.cam, s.cam_layer, None)
+                return h, None, replace(s, focus=None)
         hw = tuple(m.image_shape)
-        shares = _focus_dict(m, s.cam, model.prep.crop_box(hw[1], hw[0]), hw)
-        return h, m, StoredResult(s.probs, s.cam, s.cam_layer, shares)
+        measures = _focus_dict(m, s.cam, model.prep.crop_box(hw[1], hw[0]), hw)  # with the CAM's shares
+        return h, m, replace(s, focus=measures)
 
     out: dict[str, StoredResult] = {}
     if progress:
