@@ -238,10 +238,14 @@ def main() -> None:
     threshold = st.slider(f"Threshold on P({ev.positive})", 0.0, 1.0, CONFIG.threshold, 0.01, key=f"{KEY}_threshold")
     frame = focus_frame(ev, threshold)
     if frame.empty:
-        st.info("No image of this set has focus measures; evaluate it again with them.")
+        st.info("No image of this set has focus measures; evaluate it again with them (only the measures run: "
+                "the model's results are reused).")
         return
     narrow = frame.groupby("label")["narrow_dof"].agg(["sum", "size"])
-    st.caption(f"{set_link(source) if mode.public() else source} · {len(frame)} images with focus measures · narrow depth of field: "
+    missing = len(ev.rows) - len(frame)
+    st.caption(f"{set_link(source) if mode.public() else source} · {len(frame)} images with focus measures"
+               + (f" ({missing} without: evaluate the set again to add them)" if missing else "")
+               + " · narrow depth of field: "
                + ", ".join(f"{int(s)} of {n} {label}" for label, (s, n) in narrow.iterrows()))
     tabs = st.tabs(["Errors by depth of field", "Slices", "CAM in bokeh", "Background edits on the set"])
     with tabs[0]:

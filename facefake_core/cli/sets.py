@@ -138,7 +138,8 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=None,
                    help="images per forward pass (default: 4 on the CPU, 64 on CUDA, 32 on MPS)")
     p.add_argument("--store", default=None, help=f"results database (default: {CONFIG.store_path})")
-    p.add_argument("--no-focus", action="store_true", help="skip the depth-of-field measures")
+    p.add_argument("--no-focus", action="store_true", help="skip the depth-of-field measures (a fast first pass: a later run "
+                   "without it adds them with no model work)")
     p.add_argument("--no-ci", action="store_true", help="skip the slices' bootstrap confidence intervals")
     p.add_argument("--engine", choices=("local", "ray"), default="local",
                    help='where the model work runs: this process, or Ray (needs pip install "ray[data]==2.60.0"); '

@@ -93,7 +93,8 @@ def _fill_focus(model: Model, store: Store, todo: list[tuple[str, str, StoredRes
                 pool: ThreadPoolExecutor, progress: Progress | None, chunk: int = 64) -> dict[str, StoredResult]:
     """Focus measures for rows already stored without them (evaluated with ``with_focus=False``, under an older focus
     rule, or deferred on an accelerator): decoding and the measures only, no model work. The CAM's shares come from
-    each row's stored CAM grid. Returns the updated results; an unreadable file keeps its row as it was."""
+    each row's stored CAM grid. Returns the updated results; the row of a file that cannot be decoded any more keeps
+    its model results and shows no focus measures (the stored row is left as it was)."""
 
     def one(item: tuple[str, str, StoredResult]):
         path, h, s = item
@@ -102,18 +103,18 @@ def _fill_focus(model: Model, store: Store, todo: list[tuple[str, str, StoredRes
             try:
                 m = measure_focus(decode(read_bytes(path), os.path.basename(path))[0])
             except ImageLoadError:
-                return None
+                return h, None, dataclasses.replace(s, focus=None)
         hw = tuple(m.image_shape)
-        shares = _focus_dict(m, s.cam, model.prep.crop_box(hw[1], hw[0]), hw)
-        return h, m, dataclasses.replace(s, focus=shares)
+        measures = _focus_dict(m, s.cam, model.prep.crop_box(hw[1], hw[0]), hw)  # with the CAM's shares
+        return h, m, dataclasses.replace(s, focus=measures)
 
     out: dict[str, StoredResult] = {}
     if progress:
         progress(0, len(todo), "focus measures")
     for i in range(0, len(todo), chunk):
-        done = [r for r in pool.map(one, todo[i: i + chunk]) if r is not None]
-        store.put_result_focus(model.info.sha256, [(h, s.focus) for h, _, s in done])
-        fresh = [(h, m.to_dict(), m.block_map) for h, m, _ in done if h not in known]
+        done = list(pool.map(one, todo[i: i + chunk]))
+        store.put_result_focus(model.info.sha256, [(h, s.focus) for h, m, s in done if m is not None])
+        fresh = [(h, m.to_dict(), m.block_map) for h, m, _ in done if m is not None and h not in known]
         if fresh:
             store.put_focus(FOCUS_VERSION, fresh)
         out.update({h: s for h, _, s in done})

@@ -96,8 +96,9 @@ SHARP_LEVEL = 0.5
 FLAT_FLOOR = 0.05
 #: Smallest background detail ratio the face's is divided by.
 MIN_DETAIL = 1e-3
-#: Largest ``|dof_score|``.
-MAX_DOF_SCORE = 3.0
+#: Largest ``|dof_score|``: past a tenth (or ten times) the face's detail ratio the reading is set by the noise
+#: and FEATURELESS floors, not by focus, and moves with the resampling of a featureless backdrop.
+MAX_DOF_SCORE = 1.0
 
 
 #: Bumped whenever the measures change meaning, so results stored with older measures are recomputed.

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from conftest import draw_photo
-from facefake_core import HardSetError, evaluate
+from facefake_core import HardSetError, ImageLoadError, evaluate
 from facefake_core.evaluation import Store, compute
 
 
@@ -103,6 +103,25 @@ def test_rows_with_stale_focus_measures_get_new_ones_without_model_work(model, t
     assert again.rows[0].probs == r.probs and np.array_equal(again.rows[0].cam, r.cam)
     third = evaluate(model, root, store=store)  # and they were stored
     assert third.rows[0].focus_dict() == r.focus_dict()
+
+
+def test_a_row_whose_file_no_longer_decodes_keeps_its_results_without_focus(model, tmp_path, monkeypatch):
+    store = Store(tmp_path / "s.sqlite")
+    root = make_set(tmp_path / "set", extra_bad=False)
+    r = evaluate(model, root, store=store).rows[0]
+    store.put_results(model.info.sha256, [(r.image_sha, r.probs, r.cam, "layer4", {"dof_score": 2.5})])
+    with store._connect() as con:
+        con.execute("DELETE FROM focus WHERE image_sha=?", (r.image_sha,))
+
+    def undecodable(data, name, *a, **k):
+        raise ImageLoadError(f"{name}: cannot be decoded")
+
+    monkeypatch.setattr("facefake_core.evaluation.runner.decode", undecodable)
+    _no_model_work(monkeypatch)
+    again = evaluate(model, root, store=store)
+    assert len(again.rows) == 6 and again.rows[0].path == r.path
+    assert again.rows[0].focus is None and again.rows[0].probs == r.probs  # no stale measures shown
+    assert store.get_results(model.info.sha256, [r.image_sha])[r.image_sha].focus == {"dof_score": 2.5}
 
 
 @pytest.mark.parametrize("defer", [False, True])

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import dof_photo
 from facefake_core.demo import LABELS, render_portrait
 from facefake_core.imaging import FocusMeasures, cam_in_bokeh, defocus_mask, focus, measure_focus, sharpness_map
 
@@ -124,6 +125,15 @@ def test_one_verdict_at_every_size_for_a_scene_and_its_blurred_twin(seed: int) -
             scores = [m.dof_score for m in ms]
             assert max(scores) - min(scores) <= 0.05, scores
     assert same_source >= 1  # the spread check ran on at least one of the two
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_one_verdict_at_every_size_for_the_shared_dof_fixture(seed: int) -> None:
+    """conftest's dof_photo (no face for the cascade as a rule: the sharpness fallback) drawn at 640x480 and resized:
+    its textured twin is sharp and its smooth twin narrow at every size."""
+    for sharp in (True, False):
+        ms = [measure_focus(_resized(dof_photo(seed, sharp, 640, 480), side)) for side in SIZES]
+        assert [m.narrow_dof for m in ms] == [not sharp] * len(SIZES), [(m.dof_score, m.face_source) for m in ms]
 
 
 @pytest.mark.parametrize("size", [192, 384])
