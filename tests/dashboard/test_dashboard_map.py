@@ -106,9 +106,15 @@ def test_map_page_selection_opens_the_images(env, model):
     found = next(d.value for d in at.dataframe if "distance" in d.value.columns)
     assert len(found) == 5 and chosen[0] not in list(found["path"])  # five other images, never itself
     assert list(found["distance"]) == sorted(found["distance"])
-    first = found.iloc[0]
-    assert (first["path"], first["set"], first["label"]) == (str(copy), "stored", "fake")
-    assert first["distance"] < 1e-6 and first["hash bits"] == 0 and first["near-duplicate"]
+    # Other tests' sets in the shared registry may hold the same drawing at distance 0 too: the copy is among the
+    # nearest, tied at 0, not necessarily first.
+    nearest = found[found["distance"] < 1e-6]
+    assert found.iloc[0]["distance"] < 1e-6
+    copy_row = nearest[nearest["path"] == str(copy)]
+    assert len(copy_row) == 1, list(nearest["path"])
+    first = copy_row.iloc[0]
+    assert (first["set"], first["label"]) == ("stored", "fake")
+    assert first["hash bits"] == 0 and first["near-duplicate"]
     assert found["hash bits"].notna().all()
 
 
