@@ -4,12 +4,12 @@
     .venv/bin/python benchmarks/page_100k.py --rows 20000 --json
     .venv/bin/python benchmarks/page_100k.py --profile page    # cProfile of the page's own calls (top 25)
 
-How the store is filled: the demo's hard set (``/tmp/mydemo/hardset``, or ``--seed-set``) is evaluated once by
-the real evaluator with the demo's round0 learner (``--model``), into ``WORK/seed.sqlite``. Its rows are then
-replayed ``--rows`` times over under new image hashes: each replica is a hard link to the seed's file (so the page
-can read it, its header and its pixels) at a new path, listed in a manifest CSV with the seed's label and style,
-and the store gets a copy of the seed row's results (probabilities, CAM grid, focus measures), feature vector,
-focus block map, file hash and header facts under the new hash. So every table holds what an evaluation of
+How the store is filled: the demo's hard set (``/tmp/mydemo/hardset``, or ``--seed-set``) is evaluated once by the
+real evaluator with the demo's round0 learner (``--model``), into ``WORK/seed.sqlite``. Its rows are then replayed
+``--rows`` times over under new image hashes: each replica is a hard link to the seed's file (so the page can read
+it, its header and its pixels) at a new path, listed in a manifest CSV with the seed's label and style, and the
+store gets a copy of the seed row's results (probabilities, CAM grids of every class, focus measures), feature
+vector, focus block map, file hash and header facts under the new hash. So every table holds what an evaluation of
 100,000 such images would hold. The probabilities are moved by less than 1e-6 per replica, so that the scores are
 distinct, as real ones would be (the curves then have 100,000 points, not 400).
 
@@ -90,6 +90,7 @@ def replay(seed_db: Path, seed_set: Path, model_sha: str, work: Path, n: int) ->
     feats = {r[0]: r[1:] for r in src.execute("SELECT image_sha, dim, vec FROM features WHERE model_sha=?",
                                                (model_sha,))}
     focus = {r[0]: r[1:] for r in src.execute("SELECT image_sha, version, measures, block_map FROM focus")}
+    cams = dict(src.execute("SELECT image_sha, cams FROM class_cams WHERE model_sha=?", (model_sha,)))
     infos = dict(src.execute("SELECT image_sha, info FROM file_info"))
     src.close()
     seeds = [it for it in items if sha_of.get(it.path) in results]
@@ -116,6 +117,8 @@ def replay(seed_db: Path, seed_set: Path, model_sha: str, work: Path, n: int) ->
                         (model_sha, new, _distinct(probs, i, n), *rest, now))
             if old in feats:
                 con.execute("INSERT OR REPLACE INTO features VALUES (?,?,?,?)", (model_sha, new, *feats[old]))
+            if old in cams:  # every class's CAM grid (schema 3)
+                con.execute("INSERT OR REPLACE INTO class_cams VALUES (?,?,?)", (model_sha, new, cams[old]))
             if old in focus:
                 con.execute("INSERT OR REPLACE INTO focus VALUES (?,?,?,?)", (new, *focus[old]))
             if old in infos:
