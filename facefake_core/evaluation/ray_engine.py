@@ -56,6 +56,10 @@ def available() -> bool:
 
 
 def _ray():
+    # Ray Data's progress bars replace builtins.print with their own (ray.experimental.tqdm_ray.safe_print) unless
+    # told not to; a learner pickled afterwards in this process would then name that function, and the safe loader
+    # rightly refuses it. Ours are off anyway (see connect).
+    os.environ.setdefault("RAY_TQDM_PATCH_PRINT", "0")
     try:
         import ray
         import ray.data  # noqa: F401 - Ray Data is a separate extra of the ray package

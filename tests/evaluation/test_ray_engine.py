@@ -90,6 +90,21 @@ def test_an_unreadable_file_is_an_error_row_as_in_the_local_engine(runs):
     assert [(r.path, r.error) for r in remote.errors] == [(r.path, r.error) for r in local.errors]
 
 
+def test_a_ray_run_leaves_print_alone_so_learners_exported_after_it_load_safely(runs, tmp_path):
+    """Ray Data's progress bars would swap builtins.print for ray's own; a learner exported afterwards in the same
+    process (the dashboard fine-tunes and exports) would then name ray.experimental.tqdm_ray.safe_print, which the
+    safe loader refuses."""
+    import builtins
+
+    from facefake_core import load_model
+
+    from conftest import export_learner
+
+    assert builtins.print.__module__ == "builtins", builtins.print.__module__
+    pkl = export_learner(tmp_path / "after_ray", "resnet18", size=64)
+    assert load_model(str(pkl), device="cpu").vocab == ("fake", "real")
+
+
 def test_a_killed_worker_s_batch_is_retried_and_stored_once(runs, model):
     _, _, remote, ray_store, marker, seen = runs
     pid = int(marker.read_text())  # an actor did die: it wrote its pid, then os._exit(1) inside its first batch
