@@ -20,7 +20,8 @@ Figures:
   forward_share               the share of faithfulness()'s own batched forward
 The three timings are interleaved over the repeats, so that drift in machine load hits them alike. The model is a
 random-init fastai vision_learner(resnet50, pretrained=False) at 256 px on one 640x480 test photo, like
-benchmarks/run.py's.
+benchmarks/run.py's (--learner: a trained one). ROAD's imputer solves each distinct mask once: a random-init
+model's RandomCAM is often flat (all its masks remove every pixel), a trained model's rarely, so time both.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ warnings.filterwarnings("ignore")
 TARGET = 1.5
 
 
-def bench(work: Path, repeat: int, fill: bool) -> dict:
+def bench(work: Path, repeat: int, fill: bool, learner: str | None = None) -> dict:
     import torch
 
     from conftest import export_learner
@@ -51,7 +52,7 @@ def bench(work: Path, repeat: int, fill: bool) -> dict:
     from facefake_core.imaging import load_photo
     from run import make_images
 
-    model = load_model(str(export_learner(work / "learner", size=256)), device="cpu")
+    model = load_model(learner or str(export_learner(work / "learner", size=256)), device="cpu")
     img, other = make_images(work / "photos", 2)
     photo, fill_photo = load_photo(img), (load_photo(other) if fill else None)
     ways = 2 if fill else 1
@@ -77,6 +78,7 @@ def bench(work: Path, repeat: int, fill: bool) -> dict:
     for fn in runs.values():  # warm-up
         fn()
     seconds.clear()
+    load0 = os.getloadavg()[0]  # the machine's load at the start and the end of the timed runs
     times: dict[str, list[float]] = {k: [] for k in runs}
     for _ in range(repeat):
         for k, fn in runs.items():
@@ -86,8 +88,9 @@ def bench(work: Path, repeat: int, fill: bool) -> dict:
     f, b, s = (statistics.median(times[k]) for k in runs)
     imp = statistics.median(sec["imputation"] / t for sec, t in zip(seconds, times["faithfulness"]))
     fwd = statistics.median(sec["forward"] / t for sec, t in zip(seconds, times["faithfulness"]))
-    return {"forward_passes": n, "fill": fill, "repeat": repeat, "threads": torch.get_num_threads(),
-            "cores": os.cpu_count(), "load_1min": os.getloadavg()[0],
+    return {"learner": learner or "random-init resnet50, 256 px", "forward_passes": n, "fill": fill,
+            "repeat": repeat, "threads": torch.get_num_threads(), "cores": os.cpu_count(),
+            "load_1min": [load0, os.getloadavg()[0]],
             "faithfulness_ms": f * 1e3, "forwards_batched_ms": b * 1e3, "forwards_sequential_ms": s * 1e3,
             "faithfulness_over_forwards": f / b, "faithfulness_over_sequential": f / s,
             "imputation_ms": statistics.median(sec["imputation"] for sec in seconds) * 1e3,
@@ -100,16 +103,18 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     ap.add_argument("--repeat", type=int, default=5, help="interleaved repetitions of the three timings (medians)")
     ap.add_argument("--fill", action="store_true", help="include the fill perturbation (twice the perturbed inputs)")
+    ap.add_argument("--learner", metavar="PKL", help="time this exported learner instead of a random-init one (a "
+                    "trained model's RandomCAM yardstick is rarely flat, so fewer of its masks coincide)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["FACEFAKE_CACHE"] = str(Path(tmp) / "cache")
-        figures = bench(Path(tmp), args.repeat, args.fill)
+        figures = bench(Path(tmp), args.repeat, args.fill, args.learner)
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
     n = figures["forward_passes"]
-    print(f"faithfulness of one 640x480 photo, resnet50 at 256 px, {n} forward passes, "
-          f"median of {args.repeat}, load {figures['load_1min']:.2f}")
+    print(f"faithfulness of one 640x480 photo, {figures['learner']}, {n} forward passes, "
+          f"median of {args.repeat}, 1-min load {figures['load_1min'][0]:.2f}-{figures['load_1min'][1]:.2f}")
     print(f"{'':>32} {'ms':>9}  ratio")
     print(f"{'faithfulness() call':>32} {figures['faithfulness_ms']:9.1f}")
     print(f"{f'{n} forwards, one batch':>32} {figures['forwards_batched_ms']:9.1f}  "
