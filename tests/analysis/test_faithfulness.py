@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from pytorch_grad_cam.metrics.road import ROADCombined
+from pytorch_grad_cam.metrics.road import NoisyLinearImputer, ROADCombined
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 from conftest import draw_photo
-from facefake_core.analysis.faithfulness import FillImputer, faithfulness, input_cam
+from facefake_core.analysis.faithfulness import FillImputer, SolveOnce, faithfulness, input_cam
 from facefake_core.imaging import load_photo
 from facefake_core.model import predict_and_cam
 
@@ -43,3 +43,19 @@ def test_fill_perturbation_is_scored_when_a_photo_is_given(model):
     out = faithfulness(model, load_photo(draw_photo(12, 160, 120)), fill=load_photo(draw_photo(13, 160, 120)))
     assert set(out["fill"]) == set(out["faithfulness"]) and len(out["fill"]["morf"]) == 4
     assert out["fill"]["road_combined"] != out["faithfulness"]["road_combined"]
+
+
+def test_solving_each_mask_once_equals_the_imputer_called_every_time():
+    img = torch.randn(3, 24, 20, generator=torch.Generator().manual_seed(0))
+    ramp = torch.linspace(0, 1, 24 * 20).reshape(24, 20)
+    masks = [(ramp < 0.7).float(), torch.zeros(24, 20), (ramp < 0.3).float(), torch.zeros(24, 20),
+             (ramp < 0.7).float()]  # repeated masks, as tied or all-zero maps give
+    torch.manual_seed(5)
+    direct = [NoisyLinearImputer()(img, m) for m in masks]
+    after_direct = torch.rand(1)
+    once = SolveOnce(NoisyLinearImputer())
+    torch.manual_seed(5)
+    ours = [once(img, m) for m in masks]
+    assert len(once.solved) == 3 and torch.equal(torch.rand(1), after_direct)  # the generator is in step
+    assert all(torch.equal(a, b) for a, b in zip(direct, ours))
+    assert not torch.equal(ours[1], ours[3])  # the same solve, its own noise each time
