@@ -35,7 +35,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -154,14 +154,13 @@ def _prep_only(prep_json: str):
     return SimpleNamespace(prep=Preprocessing.from_dict(json.loads(prep_json)))
 
 
-def _prepare_batch(batch: dict, prep_json: str, with_focus: bool) -> dict:
-    """CPU task: the runner's ``_prepare`` on each image of a Ray batch; its results travel on as objects."""
-    from .runner import _prepare
-
+def _prepare_batch(batch: dict, prep_json: str, with_focus: bool, prepare: Callable) -> dict:
+    """CPU task: the runner's per-image work (``prepare``) on each image of a Ray batch; its results travel on as
+    objects."""
     shim = _prep_only(prep_json)
     out = np.empty(len(batch["path"]), dtype=object)
     for i, (path, known) in enumerate(zip(batch["path"], batch["known"])):
-        out[i] = _Opaque(_prepare(shim, str(path), with_focus, known.value))
+        out[i] = _Opaque(prepare(shim, str(path), with_focus, known.value))
     return {"path": batch["path"], "sha": batch["sha"], "prepared": out}
 
 
@@ -169,7 +168,7 @@ class _Evaluator:
     """Actor: loads the model once, then runs the runner's ``_run_batch`` on each batch of prepared images and
     returns one row holding ``(batch, result)``, which the driver stores as the local engine would."""
 
-    def __init__(self, files_ref, with_cam: bool, gpu: bool, crash_marker: str | None = None,
+    def __init__(self, files_ref, run_batch: Callable, with_cam: bool, gpu: bool, crash_marker: str | None = None,
                  precision: str = "fp32", compiled: bool = False) -> None:
         import ray
         import torch
@@ -181,17 +180,15 @@ class _Evaluator:
         # The driver's opt-in precision / compile too, so the rows stored under its sha suffix are what it says.
         self.model = _load(files, Path(self._tmp.name) / "model", "cuda" if gpu else "cpu").variant(precision, compiled)
         self.split = self.model.split() if with_cam else None
-        self.crash_marker = crash_marker
+        self.crash_marker, self.run_batch = crash_marker, run_batch
 
     def __call__(self, batch: dict) -> dict:
-        from .runner import _run_batch
-
         if self.crash_marker and not os.path.exists(self.crash_marker):
             Path(self.crash_marker).write_text(str(os.getpid()))
             os._exit(1)  # a worker killed mid-batch (tests): Ray restarts the actor and retries the batch
         b: Batch = [(str(p), str(h)) for p, h in zip(batch["path"], batch["sha"])]
         out = np.empty(1, dtype=object)
-        out[0] = _Opaque((b, _run_batch(self.model, self.split, b, [p.value for p in batch["prepared"]])))
+        out[0] = _Opaque((b, self.run_batch(self.model, self.split, b, [p.value for p in batch["prepared"]])))
         return {"out": out}
 
 
@@ -205,8 +202,9 @@ def _sizes(ray) -> tuple[int, float, float, float]:
     return cpus, 1.0 - PREP_CPUS, 0.0, PREP_CPUS
 
 
-def stream(model: Model, todo: list[tuple[str, str]], known: dict, *, batch_size: int, with_cam: bool,
-           with_focus: bool, address: str | None = None) -> Iterator[tuple[Batch, tuple]]:
+def stream(model: Model, todo: list[tuple[str, str]], known: dict, *, prepare: Callable, run_batch: Callable,
+           batch_size: int, with_cam: bool, with_focus: bool,
+           address: str | None = None) -> Iterator[tuple[Batch, tuple]]:
     """``(batch, result of _run_batch)`` for every batch of ``todo`` (``(path, sha)`` pairs), computed on Ray, in
     the order they finish: what the local engine's lanes yield, so the driver's store writes are the same.
 
@@ -214,6 +212,9 @@ def stream(model: Model, todo: list[tuple[str, str]], known: dict, *, batch_size
         model: the driver's model; workers get it through the converted format (see the module docstring).
         todo: the images to compute, each content once.
         known: sha -> FocusMeasures already stored (measured for another model): not measured again.
+        prepare, run_batch: the local engine's per-image and per-batch work (the runner's ``_prepare`` and
+            ``_run_batch``), run unchanged in the CPU tasks and the actors; Ray ships them by reference, so this
+            module never imports the runner that calls it.
         batch_size: images per model batch.
         with_cam, with_focus: as in :func:`~facefake_core.evaluation.runner.evaluate`.
         address: a Ray cluster (``HOST:6379``); ``None`` uses ``$RAY_ADDRESS`` or starts a local instance.
@@ -232,11 +233,13 @@ def stream(model: Model, todo: list[tuple[str, str]], known: dict, *, batch_size
     # cluster, small enough that a block of prepared images (~200 KB each at 256 px) stays under Ray's block size
     ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items) // batch_size, 32 * actors)))
     ds = ds.map_batches(_prepare_batch, batch_size=batch_size, batch_format="numpy", num_cpus=prep_cpus,
-                        fn_kwargs={"prep_json": json.dumps(model.prep.to_dict()), "with_focus": with_focus})
+                        fn_kwargs={"prep_json": json.dumps(model.prep.to_dict()), "with_focus": with_focus,
+                                   "prepare": prepare})
     ds = ds.map_batches(_Evaluator, batch_size=batch_size, batch_format="numpy",
                         compute=ray.data.ActorPoolStrategy(size=min(actors, -(-len(items) // batch_size))),
                         num_cpus=actor_cpus, num_gpus=actor_gpus or None,
-                        fn_constructor_kwargs={"files_ref": ray.put(_package(model)), "with_cam": with_cam,
+                        fn_constructor_kwargs={"files_ref": ray.put(_package(model)), "run_batch": run_batch,
+                                               "with_cam": with_cam,
                                                "gpu": actor_gpus > 0, "precision": model.info.precision,
                                                "compiled": model.info.compiled,
                                                "crash_marker": os.environ.get(CRASH_ONCE) or None})

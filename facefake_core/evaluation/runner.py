@@ -275,8 +275,8 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
         if engine == "ray":  # the same (batch, result) stream, computed on Ray; the loop below stores it
             from .ray_engine import stream as ray_stream
 
-            stream = ray_stream(model, todo, known, batch_size=batch_size, with_cam=with_cam, with_focus=inline,
-                                address=address)
+            stream = ray_stream(model, todo, known, prepare=_prepare, run_batch=_run_batch, batch_size=batch_size,
+                                with_cam=with_cam, with_focus=inline, address=address)
         else:
             stream = (in_lanes(run, batches, prepare, lanes, threads) if lanes > 1
                       else pipelined(run, batches, prepare, pool))
