@@ -123,16 +123,18 @@ def _fill_focus(model: Model, store: Store, todo: list[tuple[str, str, StoredRes
     return out
 
 
+def _ready(batch: Batch, prepared: list) -> tuple[list, dict]:
+    """``(sha, prepared)`` of each image of a batch that decoded, and the errors of the rest by path."""
+    errors = {path: err for (path, _), (_, err) in zip(batch, prepared) if err}
+    return [(h, prep) for (_, h), (prep, err) in zip(batch, prepared) if not err], errors
+
+
 def _run_batch(model: Model, split: SplitModel | None, batch: Batch, prepared: list) -> tuple[list, dict, list, list]:
     """Model work for one batch of prepared images: store rows ``(sha, probs, cam, layer, focus dict, class cams)``
     (``cam`` explains the predicted class, the ``(n_classes, h, w)`` class cams each class in vocab order), errors by
     path, ``(sha, FocusMeasures)`` of each image that has them, and ``(sha, feature vector)`` from the same pass."""
-    errors, ready = {}, []
-    for (path, h), (prep, err) in zip(batch, prepared):
-        if err:
-            errors[path] = err
-        else:
-            ready.append((h, *prep))
+    ok, errors = _ready(batch, prepared)
+    ready = [(h, *prep) for h, prep in ok]
     if not ready:
         return [], errors, [], []
     x = model.batch([r[2] for r in ready])
@@ -153,8 +155,7 @@ def _run_batch(model: Model, split: SplitModel | None, batch: Batch, prepared: l
 
 def _run_features(model: Model, batch: Batch, prepared: list) -> tuple[list, dict]:
     """Only the forward pass, for rows stored without features: ``(sha, feature vector)`` rows and errors by path."""
-    errors = {path: err for (path, _), (_, err) in zip(batch, prepared) if err}
-    ready = [(h, prep) for (_, h), (prep, err) in zip(batch, prepared) if not err]
+    ready, errors = _ready(batch, prepared)
     if not ready:
         return [], errors
     _, feats = forward_features(model.net, model.batch([prep[1] for _, prep in ready]))
@@ -164,8 +165,7 @@ def _run_features(model: Model, batch: Batch, prepared: list) -> tuple[list, dic
 def _run_class_cams(model: Model, split: SplitModel, batch: Batch, prepared: list) -> tuple[list, dict]:
     """Only the CAMs, for rows stored without every class's: ``(sha, (n_classes, h, w) class cams, feature vector or
     None)`` rows and errors by path."""
-    errors = {path: err for (path, _), (_, err) in zip(batch, prepared) if err}
-    ready = [(h, prep) for (_, h), (prep, err) in zip(batch, prepared) if not err]
+    ready, errors = _ready(batch, prepared)
     if not ready:
         return [], errors
     res = predict_and_cam(split, model.batch([prep[1] for _, prep in ready]), every_class=True)
@@ -294,12 +294,11 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
                     progress(done, total, "evaluating")
         if with_focus and not inline:
             refocus += [h for _, h in todo if h in stored]
+        path_of = {h: p for p, h in hashes.items()}
         if refocus:
-            path_of = {h: p for p, h in hashes.items()}
             stored.update(_fill_focus(model, store, [(path_of[h], h, stored[h]) for h in refocus], known, pool,
                                       progress))
         fresh = {h for _, h in todo}
-        path_of = {h: p for p, h in hashes.items()}
         no_cams = sorted(h for h, r in stored.items() if h not in fresh and r.class_cams is None) if with_cam else []
         if no_cams:
             def write_cams(out: list) -> None:
