@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_image_folder
+from test_dashboard import env  # noqa: F401  (fixture)
 
 pytest.importorskip("streamlit.testing.v1")
 ray = pytest.importorskip("ray")
@@ -16,17 +17,15 @@ APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 
 
 @pytest.fixture
-def env(learner_pkl, tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("FACEFAKE_MODEL", str(learner_pkl))
-    monkeypatch.setenv("FACEFAKE_STORE", str(tmp_path / "store.sqlite"))
-    monkeypatch.setenv("FACEFAKE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def ray_env(env) -> Path:
+    """The dashboard tests' environment (test_dashboard.env), with a local Ray instance up for the page to use."""
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield tmp_path
+    yield env
     ray.shutdown()
 
 
-def test_hard_set_page_evaluates_on_the_ray_engine(env):
+def test_hard_set_page_evaluates_on_the_ray_engine(ray_env):
+    env = ray_env
     folder = make_image_folder(env / "set", n=2)
     at = AppTest.from_file(APP, default_timeout=240).run()
     at.switch_page("views/hard_set.py").run()
