@@ -2,20 +2,19 @@
 image's sha256 (they do not depend on the model), 2-D projections of sets' features, and triage marks under
 (owner, model sha256, image sha256).
 
-Triage marks belong to an owner: ``""`` in local mode (everyone on the machine), a visitor's or signed-in user's key
-in public mode. Stores written before owners existed are migrated when opened: their marks become the ``""``
-owner's, so local mode sees exactly what it saw before.
+Triage marks belong to an owner: ``""`` in local mode (everyone on the machine), a visitor's or signed-in user's
+key in public mode. Stores from before owners existed are migrated when opened: their marks become ``""``'s.
 
-One file (``CONFIG.store_path``) in WAL mode. Each call opens its own short-lived connection, so the store is
-safe to share between threads and processes; every batch is written in one transaction, so a process killed
-mid-run leaves only whole batches behind, and a re-run skips every image already stored.
+One file, WAL mode, ``synchronous=NORMAL`` (commits wait for no disk sync and survive a killed process; a power cut
+may lose the latest). Each call opens a short-lived connection (safe across threads and processes); each batch is
+one transaction, so a killed run leaves whole batches behind, and a re-run skips every image already stored.
 
 Schema versions (``PRAGMA user_version``): 1 had ``results``, ``focus``, ``file_hashes`` and ``triage``; 2 adds
 ``features``, ``projections``, ``file_info`` and ``edit_results``, and ``triage`` gains its ``owner`` column
 (migrated in place, see above). 3 adds ``class_cams``, the CAM grid of every class beside each result (whose
 ``cam`` stays the predicted class's); a table of its own, so code that only knows schema 2 still reads and writes
-``results``. Opening an older store only creates the new, empty tables: nothing stored is rewritten or lost, and
-the next evaluation fills in the features and the every-class CAMs of rows stored without them.
+``results``. Opening an older store only creates the new, empty tables (nothing stored is rewritten or lost); the
+next evaluation fills in the features and every-class CAMs of rows stored without them.
 """
 
 from __future__ import annotations
@@ -220,6 +219,7 @@ class Store:
         con = sqlite3.connect(self.path, timeout=60)
         try:
             con.execute("PRAGMA busy_timeout=60000")
+            con.execute("PRAGMA synchronous=NORMAL")
             with con:  # one transaction: committed on success, rolled back on error
                 yield con
         finally:
