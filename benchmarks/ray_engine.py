@@ -7,7 +7,8 @@
 The set is the offline demo's synthetic portraits (:func:`facefake_core.demo.synth.render_portrait`, half fake,
 half real, half studio, half casual) saved as JPEG quality 92, cached in ``--cache`` (default
 ``~/.cache/facefake/bench_ray``) so later runs reuse it; ``--n`` takes the first N of it. The model is a random-init
-fastai ``vision_learner(resnet50, pretrained=False)`` at 256 px, like the seed's. Each engine evaluates the set into a
+fastai ``vision_learner(resnet50, pretrained=False)`` at 256 px, like the seed's; ``--arch``/``--size`` pick a cheaper
+one (the engine's own overhead then weighs more, so the ratio is a harsher test). Each engine evaluates the set into a
 fresh store in a fresh process (so each pays its own start-up, and its peak RSS is its own), with focus measures and
 CAMs, at the default batch size.
 
@@ -105,6 +106,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=10_000, help="images (default 10,000)")
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "facefake" / "bench_ray")
+    ap.add_argument("--arch", choices=["resnet50", "resnet18"], default="resnet50",
+                    help="the random-init learner's body (default resnet50, the seed's)")
+    ap.add_argument("--size", type=int, default=256, help="the learner's input size in px (default 256, the seed's)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -115,11 +119,12 @@ def main(argv=None) -> int:
     make_s = time.perf_counter() - t
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        pkl = export_learner(work / "learner", size=256)
+        pkl = export_learner(work / "learner", arch_name=args.arch, size=args.size)
         local = run_engine(pkl, folder, "local", args.n, work)
         remote = run_engine(pkl, folder, "ray", args.n, work)
     cores = os.cpu_count() or 1
-    fig = {"n": args.n, "cores": cores, "load_avg_1m_at_end": os.getloadavg()[0], "set_s": make_s,
+    fig = {"n": args.n, "arch": args.arch, "size": args.size, "cores": cores,
+           "load_avg_1m_at_end": os.getloadavg()[0], "set_s": make_s,
            "local_img_s": local["img_s"], "ray_img_s": remote["img_s"], "ray_init_s": remote["init_s"],
            "ray_steady_img_s": remote["steady_img_s"], "ray_over_local": remote["img_s"] / local["img_s"],
            "per_image_s_local": cores / local["img_s"],

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import scipy.sparse as sp
 import torch
+from scipy.sparse.linalg import splu
 from pytorch_grad_cam.metrics.perturbation_confidence import RemoveLeastRelevantFirst, RemoveMostRelevantFirst
-from pytorch_grad_cam.metrics.road import NoisyLinearImputer
+from pytorch_grad_cam.metrics.road import NoisyLinearImputer, neighbors_weights
 from pytorch_grad_cam.sobel_cam import sobel_cam
 from pytorch_grad_cam.utils.image import scale_cam_image
 
@@ -45,28 +48,102 @@ class FillImputer:
         return img * m + self.fill.to(img.dtype) * (1 - m)
 
 
+def road_system(mask: np.ndarray, img: np.ndarray) -> tuple[sp.csc_matrix, np.ndarray]:
+    """The linear system of ROAD's noisy linear imputation: the same matrix and right-hand side as pytorch-grad-cam's
+    ``NoisyLinearImputer.setup_sparse_system`` (tested equal), assembled from coordinate triplets in one pass
+    instead of element by element into a ``lil_matrix`` (4-12x faster here).
+
+    Args:
+        mask: ``(H, W)``, 0 where a pixel is removed (an unknown), else kept.
+        img: ``(C, H, W)`` float image.
+
+    Returns:
+        ``A`` (``(N, N)``, N removed pixels in row-major order) and ``b`` (``(N, C)``): each removed pixel is the
+        weighted mean of its 8 neighbours (``neighbors_weights``), known neighbours moved to the right-hand side.
+    """
+    h, w = mask.shape
+    flat_mask, flat_img = mask.reshape(-1), img.reshape(img.shape[0], -1)
+    removed = np.flatnonzero(flat_mask == 0)
+    n = len(removed)
+    unknown_of = np.zeros(h * w, dtype=np.int64)
+    unknown_of[removed] = np.arange(n)
+    r0, c0 = np.divmod(removed, w)
+    rows, cols, vals = [np.arange(n)], [np.arange(n)], []
+    b, total = np.zeros((n, img.shape[0])), np.ones(n)
+    for (dr, dc), weight in neighbors_weights:
+        r, c = r0 + dr, c0 + dc
+        inside = (r >= 0) & (c >= 0) & (r < h) & (c < w)
+        total[~inside] -= weight  # a neighbour past the edge takes its weight with it
+        ids, nb = np.flatnonzero(inside), r[inside] * w + c[inside]
+        known = flat_mask[nb] > 0.5
+        b[ids[known]] -= weight * flat_img[:, nb[known]].T
+        rows.append(ids[~known]), cols.append(unknown_of[nb[~known]])
+        vals.append(np.full(int((~known).sum()), weight))
+    vals.insert(0, -total)
+    a = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+    return a, b
+
+
+def road_impute(img: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """ROAD's imputation of ``img`` (``(C, H, W)``) where ``mask`` is 0, without its noise: the solution of
+    :func:`road_system`, as ``NoisyLinearImputer(noise=0)`` gives it to float rounding. The system is symmetric,
+    so SuperLU factors it in symmetric mode with a minimum-degree ordering of ``A + A.T`` (2-3x faster than the
+    default ``spsolve``). With every pixel removed there is nothing to interpolate from: zeros, as the imputer
+    returns."""
+    m = mask.numpy()
+    out = img.reshape(img.shape[0], -1).clone()
+    removed = np.flatnonzero(m.reshape(-1) == 0)
+    if len(removed) == m.size:
+        return torch.zeros_like(img)
+    if len(removed):
+        a, b = road_system(m, img.numpy())
+        x = splu(a, permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True}).solve(b)
+        out[:, removed] = torch.from_numpy(x.T).float()
+    return out.reshape_as(img)
+
+
 class SolveOnce:
     """ROAD's ``NoisyLinearImputer`` on one image, solving each distinct mask's linear system once.
 
     The imputation is deterministic but for its noise, and tied map values make masks equal (an all-zero map
-    removes every pixel at every percentile, so 8 identical systems). Each call still draws its noise as the
-    imputer does, from the torch generator in the same order, so the outputs equal calling the imputer each time.
+    removes every pixel at every percentile, so 8 identical systems). :meth:`prime` solves masks ahead, in threads
+    (SuperLU releases the GIL). Each call still draws its noise as the imputer does, from the torch generator in the
+    same order, so the outputs equal calling the imputer each time (solutions to float rounding,
+    :func:`road_impute`; the noise exactly).
     """
 
     def __init__(self, imputer: NoisyLinearImputer) -> None:
         self.noise, self.solved = imputer.noise, {}
 
+    def prime(self, img: torch.Tensor, masks: Sequence[torch.Tensor], workers: int = 2) -> None:
+        """Solve the distinct ``masks`` not solved yet, ``workers`` at a time."""
+        todo = {m.numpy().tobytes(): m for m in masks}
+        todo = [(k, m) for k, m in todo.items() if k not in self.solved]
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for (key, _), out in zip(todo, pool.map(lambda km: road_impute(img, km[1]), todo)):
+                self.solved[key] = out
+
     def __call__(self, img: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         key = mask.numpy().tobytes()
         if key not in self.solved:
-            with torch.random.fork_rng(devices=[]):  # the noiseless solve draws noise too: put the generator back
-                self.solved[key] = NoisyLinearImputer(noise=0.0)(img, mask)
+            self.solved[key] = road_impute(img, mask)
         out = self.solved[key].reshape(img.shape[0], -1).clone()
         idx = np.argwhere(mask.reshape(-1) == 0).flatten()  # as the imputer indexes the removed pixels
         # the imputer adds noise * randn_like(res.t()) to the solution res (removed, channels), which spsolve
         # returns column-major, so res.t() is contiguous: a plain randn draws the same (the test checks it)
         out[:, idx] = out[:, idx] + self.noise * torch.randn(img.shape[0], len(idx))
         return out.reshape_as(img)
+
+
+class _Masks:
+    """An "imputer" that only records the masks a perturbation asks for (and changes nothing)."""
+
+    def __init__(self) -> None:
+        self.seen: list[torch.Tensor] = []
+
+    def __call__(self, img: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        self.seen.append(mask)
+        return img
 
 
 def input_cam(raw_cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -115,11 +192,16 @@ def road_scores(model: Model, x0: torch.Tensor, cams: dict[str, np.ndarray], tar
     Returns:
         ``({(way, name): (road_combined, morf, lerf)}, imputation seconds, forward seconds)``; each map's
         perturbations draw the noise ``ROADCombined`` would draw for it with ``torch.manual_seed(seed)``. ROAD's
-        imputer solves each distinct mask once (:class:`SolveOnce`); the results are unchanged.
+        imputer solves each distinct mask once, in parallel (:class:`SolveOnce`), with the same results to float
+        rounding.
     """
     batch, slots, t_imp = [x0], {}, time.perf_counter()
     for way, imputer in ways.items():
-        imputer = SolveOnce(imputer) if isinstance(imputer, NoisyLinearImputer) else imputer
+        if isinstance(imputer, NoisyLinearImputer):
+            imputer, masks = SolveOnce(imputer), _Masks()
+            for cam in cams.values():
+                perturbed(x0, cam, percentiles, masks)
+            imputer.prime(x0, masks.seen)  # every distinct system, solved in parallel ahead of the noise draws
         for name, cam in cams.items():
             torch.manual_seed(seed)
             slots[(way, name)] = (len(batch), len(percentiles))

@@ -6,11 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from pytorch_grad_cam.metrics.road import NoisyLinearImputer, ROADCombined
+from pytorch_grad_cam.metrics.road import NoisyLinearImputer, ROADCombined, neighbors_weights
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 from conftest import draw_photo
-from facefake_core.analysis.faithfulness import FillImputer, SolveOnce, faithfulness, input_cam
+from facefake_core.analysis.faithfulness import (
+    FillImputer, SolveOnce, faithfulness, input_cam, road_impute, road_system,
+)
 from facefake_core.imaging import load_photo
 from facefake_core.model import predict_and_cam
 
@@ -57,5 +59,34 @@ def test_solving_each_mask_once_equals_the_imputer_called_every_time():
     torch.manual_seed(5)
     ours = [once(img, m) for m in masks]
     assert len(once.solved) == 3 and torch.equal(torch.rand(1), after_direct)  # the generator is in step
-    assert all(torch.equal(a, b) for a, b in zip(direct, ours))
+    # the same noise; the solutions to float rounding (another factorisation of the same system)
+    assert all(torch.allclose(a, b, rtol=0, atol=1e-6) for a, b in zip(direct, ours))
     assert not torch.equal(ours[1], ours[3])  # the same solve, its own noise each time
+
+
+def _masks(h: int, w: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(3)
+    ramp = np.add.outer(np.arange(h), np.arange(w)) / (h + w)
+    blob = np.ones((h, w), np.float32)
+    blob[h // 4: 3 * h // 4, w // 3: w - 1] = 0  # a hole touching nothing but known pixels and the right edge
+    return [(ramp < 0.6).astype(np.float32), (ramp > 0.2).astype(np.float32), blob,
+            (rng.random((h, w)) < 0.5).astype(np.float32), np.eye(h, w, dtype=np.float32)]
+
+
+def test_the_system_is_pytorch_grad_cams_own():
+    img = np.random.default_rng(1).normal(size=(3, 17, 23))
+    for m in _masks(17, 23):
+        a_ref, b_ref = NoisyLinearImputer.setup_sparse_system(m, img, neighbors_weights)
+        a, b = road_system(m, img)
+        assert a.shape == a_ref.shape and abs(a - a_ref.tocsc()).max() == 0 and np.array_equal(b, b_ref)
+
+
+def test_imputing_equals_the_noiseless_imputer_and_is_prepared_in_parallel():
+    img = torch.randn(3, 30, 26, generator=torch.Generator().manual_seed(2))
+    masks = [torch.from_numpy(m) for m in _masks(30, 26)] + [torch.zeros(30, 26)]  # every pixel removed too
+    for m in masks:
+        assert torch.allclose(road_impute(img, m), NoisyLinearImputer(noise=0.0)(img, m), rtol=0, atol=1e-6)
+    once = SolveOnce(NoisyLinearImputer())
+    once.prime(img, masks + masks[:2])
+    assert len(once.solved) == len(masks)
+    assert all(torch.equal(once.solved[m.numpy().tobytes()], road_impute(img, m)) for m in masks)
