@@ -1,10 +1,16 @@
 """Per-image focus and depth-of-field measures: is the background blurred by defocus while the face is sharp?
 
 Images follow the package convention (see :mod:`facefake_core.config`): RGB ``uint8`` ``(H, W, 3)``.
-Everything is measured on the luminance of a *working copy* whose scale is set by the face, not by the file: it
-is resized so that the face box is :data:`FACE_WIDTH` px wide (without a face, so that its longest side is
-:data:`FALLBACK_SIZE` px). Every band, block and blur below is therefore a fixed fraction of the face, and the
-same photo at 192 px or 2048 px gets the same verdict. Boxes are mapped back to the original pixel grid.
+Everything is measured on the luminance of a *working copy* whose longest side is :data:`WORK_SIZE` px, whatever
+the file's size: every band, block and blur below is a fixed fraction of the frame, so the same photo at 192 px or
+2048 px is measured on nearly the same pixels and gets the same verdict. Boxes are mapped back to the photo's grid.
+
+**Why not the face's scale.** A working copy sized by the Haar cascade's face box (version 3) made the verdict hang
+on a yes/no detector: on the same photo resized from 192 to 2048 px the cascade finds the face at some sizes and
+not at others, and its box width moves by 3-6% when it does; ``dof_score`` moves by about as much as the log of the
+scale (0.03 for 3%), and a found face changed the measuring box and the subject's extent too (0.06-0.28 in all). So
+everything the verdict depends on (the scale, the subject box, the background) comes from the photo's own
+sharpness, which changes continuously with its pixels; the cascade only names the reported ``face_box``.
 
 **Why a ratio of bands.** Defocus is a low-pass filter: it takes fine detail away before coarse structure.
 How much detail a region has also depends on its contrast (a plain wall, a low-contrast texture), so the
@@ -25,21 +31,27 @@ never raised by its neighbours (it has nothing to show focus with).
 of an edge blurred by :data:`IN_FOCUS_BLUR` (the sampling limit), ``DEFOCUS_LEVEL`` that of an edge blurred by
 :data:`DEFOCUS_BLUR`, relative to it. Both are computed from a rendered edge at import, not fitted.
 
-**Face and background.** The face location comes from OpenCV's frontal-face Haar cascade
-(:func:`~facefake_core.imaging.faces.detect_face`, ``face_source="cascade"``); when it finds nothing, from the largest 4-connected group of blocks that are both
-detailed (fine-band energy at least :data:`SHARP_LEVEL` of the 90th percentile) and in focus on their own
-(unpooled ratio not defocused: a contrasty blurred shape is detailed but not in focus), ``"sharpness"``; on
-an image with no detail at all there is no box (``"none"``). ``face_sharpness`` is the detail ratio of the
-face box shrunk by :data:`FACE_INSET`, capped at :data:`IN_FOCUS_DETAIL`: the face sets the in-focus reference
-(a photo blurred all over, face included, scores near 0), but finer-than-an-edge content (pores, noise, hair)
-does not raise the bar. The *subject* is the box grown by :data:`BG_MARGIN`, plus the body below it: a band
-:data:`TORSO_WIDTH` face widths wide under a detected face (shoulders), or as wide as the box under a
-sharpness box (which already spans the subject). Everything else is background; ``background_sharpness`` is
-the median pooled block ratio there.
+**Subject and background.** The *subject box* (``subject_box``) is the bounding box of the largest 4-connected
+group of blocks that are both detailed (fine-band energy at least :data:`SHARP_LEVEL` of the 90th percentile) and
+in focus on their own (unpooled ratio not defocused: a contrasty blurred shape is detailed but not in focus): in a
+portrait, the face (and what is as sharp next to it). On an image without an in-focus detailed block there is none,
+and nothing is called defocused. ``face_sharpness`` is the detail ratio of the subject box shrunk by
+:data:`FACE_INSET`, capped at :data:`IN_FOCUS_DETAIL`: the subject sets the in-focus reference, but
+finer-than-an-edge content (pores, noise, hair) does not raise the bar (``face_hf_energy`` is taken there
+too). The *subject* region is the box grown by
+:data:`BG_MARGIN`, plus a band as wide as the box below it (the body). Everything else is background;
+``background_sharpness`` is the median pooled block ratio there, capped at :data:`IN_FOCUS_DETAIL` like the face's:
+a background cannot be more in focus than in focus, so in a photo sharp all over, which of several equally sharp
+regions is taken for the subject does not move the score.
 
-**Rule**: a block is *defocused* when its pooled ratio is below ``DEFOCUS_LEVEL`` times the face's, i.e. its
-detail looks like that of an edge blurred by at least :data:`DEFOCUS_BLUR` px when the face's looks in focus.
-``dof_score = log10(face_sharpness / background_sharpness)`` (0: background as detailed as the face; the
+**The reported face box** (``face_box``) comes from OpenCV's frontal-face Haar cascade
+(:func:`~facefake_core.imaging.faces.detect_face`, ``face_source="cascade"``), else it is the subject box
+(``"sharpness"``), else ``None`` (``"none"``). Callers use it for the face (CAM-in-bokeh's ``face_share``, edits
+that keep the face untouched); the verdict does not.
+
+**Rule**: a block is *defocused* when its pooled ratio is below ``DEFOCUS_LEVEL`` times the subject's, i.e. its
+detail looks like that of an edge blurred by at least :data:`DEFOCUS_BLUR` px when the subject's looks in focus.
+``dof_score = log10(face_sharpness / background_sharpness)`` (0: background as detailed as the subject; the
 background is floored at :data:`MIN_DETAIL`), and ``narrow_dof = dof_score >= NARROW_DOF_THRESHOLD``, with the
 threshold ``-log10(DEFOCUS_LEVEL)``: the median background block is defocused, i.e. at least half the
 background is. ``*_hf_energy`` is the mean square of luminance minus its Gaussian blur (sigma
@@ -57,13 +69,12 @@ import numpy as np
 from .faces import detect_face
 from .geometry import Box, clip_box
 
-#: Width (working px) the face box is resized to: every measure below is in units of the face, not of the file.
-FACE_WIDTH = 64
-#: Longest side (working px) of the working copy when no face is found (the sharpness fallback).
-FALLBACK_SIZE = 192
-#: Most the working copy is enlarged (a small photo is enlarged to the face's scale, but adds no detail).
+#: Longest side (working px) of the working copy: every measure below is in units of the frame, not of the file.
+#: A portrait's face (a quarter to two fifths of the frame) is then about 50-75 px wide.
+WORK_SIZE = 192
+#: Most the working copy is enlarged (a small photo is enlarged to the working scale, but adds no detail).
 MAX_UPSCALE = 2.0
-#: Side of a sharpness block, in working-copy pixels (a face is FACE_WIDTH / BLOCK, about 4.6, blocks wide).
+#: Side of a sharpness block, in working-copy pixels (a portrait's face is about 4-5 blocks wide).
 BLOCK = 14
 #: Fine and coarse detail bands: differences of Gaussians at these sigmas (working px) and DOG_STEP times them.
 #: The fine band survives a camera's slight lens blur and JPEG; a defocus of a few pixels empties it.
@@ -76,12 +87,10 @@ HF_SIGMA = 2.0
 FACE_INSET = 0.15
 #: Fraction of the face box added on each side before the background starts (hair, ears).
 BG_MARGIN = 0.1
-#: Width, in face widths, of the body band below a detected face (shoulders span about three face widths);
-#: and in box widths below a sharpness box, which already spans the in-focus subject.
-TORSO_WIDTH = 3.0
+#: Width, in subject-box widths, of the body band below the subject box.
 SUBJECT_TORSO_WIDTH = 1.0
 #: Gaussian blur (working px) of an in-focus edge (the sampling limit), and of an edge that counts as
-#: defocused: 2.5 times as wide, i.e. about 2% of the face's width. Slight lens softness, demosaicing and JPEG
+#: defocused: 2.5 times as wide, i.e. 0.65% of the frame's longest side (about 2% of a portrait's face width). Slight lens softness, demosaicing and JPEG
 #: stay below it; the background blur of a portrait lens (a disc a tenth of the face across) goes well past it.
 IN_FOCUS_BLUR = 0.5
 DEFOCUS_BLUR = 1.25
@@ -102,7 +111,7 @@ MAX_DOF_SCORE = 1.0
 
 
 #: Bumped whenever the measures change meaning, so results stored with older measures are recomputed.
-FOCUS_VERSION = 3
+FOCUS_VERSION = 4
 
 
 @dataclass
@@ -112,7 +121,9 @@ class FocusMeasures:
     Sharpness is a detail ratio (fine- over coarse-band energy, dimensionless; an in-focus edge has
     ``IN_FOCUS_DETAIL``); HF energy is in grey levels^2 of the working copy; ``sharpness_ratio`` is face over
     background (floored as in the rule); ``defocus_fraction`` is the share of the frame in defocused
-    blocks; ``noise_sigma`` the estimated sensor noise in grey levels; ``image_shape`` the photo's ``(H, W)``.
+    blocks; ``noise_sigma`` the estimated sensor noise in grey levels; ``image_shape`` the photo's ``(H, W)``;
+    ``subject_box`` the in-focus box the verdict is measured against, in the photo's pixels (``None``: none found,
+    or measures stored before version 4).
     ``block_map`` (float32, block grid ``(gh, gw)`` over the whole photo) holds each block's pooled detail
     ratio relative to the face's, clipped to ``[0, 1]``; ``to_dict`` leaves it out, and measures read back
     from a result row (which stores only the scalars) have ``None`` there.
@@ -131,12 +142,14 @@ class FocusMeasures:
     noise_sigma: float
     image_shape: tuple[int, int]
     block_map: np.ndarray | None = field(default=None, repr=False, compare=False)
+    subject_box: Box | None = None
 
     def to_dict(self) -> dict:
         """JSON-safe copy of the scalar fields (``face_box`` as a list or ``None``; no arrays)."""
         out = asdict(self)
         del out["block_map"]
         out["face_box"] = list(self.face_box) if self.face_box is not None else None
+        out["subject_box"] = list(self.subject_box) if self.subject_box is not None else None
         out["image_shape"] = list(self.image_shape)
         out["focus_version"] = FOCUS_VERSION
         return out
@@ -147,7 +160,8 @@ class FocusMeasures:
         ``focus_version``, are ignored)."""
         names = {f.name for f in fields(cls)}
         fields_ = {k: v for k, v in d.items() if k in names}
-        fields_["face_box"] = tuple(fields_["face_box"]) if fields_["face_box"] is not None else None
+        for name in ("face_box", "subject_box"):
+            fields_[name] = tuple(fields_[name]) if fields_.get(name) is not None else None
         fields_["image_shape"] = tuple(fields_["image_shape"])
         return cls(**fields_, block_map=None if block_map is None else np.asarray(block_map, np.float32))
 
@@ -156,16 +170,14 @@ def _working_grey(img: np.ndarray) -> tuple[np.ndarray, float, Box | None]:
     """Luminance of the working copy (float32), its scale (working px per photo px), and the cascade's face box
     in the photo's pixels (``None`` when it finds none).
 
-    The scale is set by the face, not by the file: the face box is resized to :data:`FACE_WIDTH` px; without a
-    face the longest side goes to :data:`FALLBACK_SIZE` px. It never enlarges more than :data:`MAX_UPSCALE`.
+    The longest side goes to :data:`WORK_SIZE` px; a small photo is enlarged at most :data:`MAX_UPSCALE` times.
     """
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 (H, W, 3) image, got {img.dtype} {img.shape}")
     h, w = img.shape[:2]
     grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-    face = detect_face(grey)  # runs on its own small copy (faces.CASCADE_SIZE)
-    scale = FACE_WIDTH / max(face[2] - face[0], 1) if face is not None else FALLBACK_SIZE / max(h, w)
-    scale = min(scale, MAX_UPSCALE)
+    face = detect_face(grey)  # runs on its own small copy (faces.CASCADE_SIZE); reported only
+    scale = min(WORK_SIZE / max(h, w), MAX_UPSCALE)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     # INTER_AREA averages noise down the way a smaller sensor would; enlarging is cubic, on floats (no clipping).
     if size == (w, h):
@@ -292,12 +304,13 @@ def measure_focus(img: np.ndarray) -> FocusMeasures:
     hf_blocks = _blocks(hf_e)
     h, w = grey.shape
 
-    box, source = (tuple(v * scale for v in face) if face is not None else None), "cascade"
-    if box is None:
-        # The subject's own blocks, unpooled: pooling would dilute a small subject into its blurred surround.
-        box, source = _sharpness_box(fine_b, own >= DEFOCUS_LEVEL * IN_FOCUS_DETAIL, (h, w)), "sharpness"
-    if box is None:  # no detail anywhere: no subject, nothing to call defocused
-        return FocusMeasures(None, "none", 0.0, float(np.median(blocks)), 1.0, 0.0, float(np.median(hf_blocks)),
+    # The subject's own blocks, unpooled: pooling would dilute a small subject into its blurred surround.
+    box = _sharpness_box(fine_b, own >= DEFOCUS_LEVEL * IN_FOCUS_DETAIL, (h, w))
+    inv = 1.0 / scale
+    subject_box = None if box is None else clip_box(tuple(v * inv for v in box), *img.shape[:2])
+    face_box, source = (face, "cascade") if face is not None else (subject_box, "sharpness" if box else "none")
+    if box is None:  # no in-focus detail anywhere: no subject, nothing to call defocused
+        return FocusMeasures(face_box, source, 0.0, float(np.median(blocks)), 1.0, 0.0, float(np.median(hf_blocks)),
                              0.0, 0.0, False, noise, img.shape[:2], np.zeros(blocks.shape, np.float32))
 
     x0, y0, x1, y1 = box
@@ -309,17 +322,16 @@ def measure_focus(img: np.ndarray) -> FocusMeasures:
     face_sharp = min(float(face_detail), IN_FOCUS_DETAIL)
     face_hf = float(hf_e[inner].mean())
 
-    subject = _subject(box, TORSO_WIDTH if source == "cascade" else SUBJECT_TORSO_WIDTH, blocks.shape, (h, w))
+    subject = _subject(box, SUBJECT_TORSO_WIDTH, blocks.shape, (h, w))
     background = ~subject if (~subject).any() else np.ones_like(subject)  # subject fills the frame: use it all
-    bg_sharp = float(np.median(blocks[background]))
+    bg_sharp = min(float(np.median(blocks[background])), IN_FOCUS_DETAIL)
     bg_hf = float(np.median(hf_blocks[background]))
 
     block_map = np.clip(blocks / face_sharp, 0, 1) if face_sharp > 0 else np.zeros_like(blocks)
     ratio = face_sharp / max(bg_sharp, MIN_DETAIL)
     dof = float(np.clip(math.log10(ratio), -MAX_DOF_SCORE, MAX_DOF_SCORE)) if ratio > 0 else -MAX_DOF_SCORE
-    inv = 1.0 / scale
     return FocusMeasures(
-        face_box=face if face is not None else clip_box((x0 * inv, y0 * inv, x1 * inv, y1 * inv), *img.shape[:2]),
+        face_box=face_box,
         face_source=source,
         face_sharpness=face_sharp,
         background_sharpness=bg_sharp,
@@ -332,6 +344,7 @@ def measure_focus(img: np.ndarray) -> FocusMeasures:
         noise_sigma=noise,
         image_shape=img.shape[:2],
         block_map=block_map.astype(np.float32),
+        subject_box=subject_box,
     )
 
 
