@@ -5,10 +5,10 @@
     .venv/bin/python benchmarks/ray_engine.py --json
 
 The set is the offline demo's synthetic portraits (:func:`facefake_core.demo.synth.render_portrait`, half fake,
-half real, half studio, half casual) saved as JPEG quality 92, cached in ``--cache`` (default
-``~/.cache/facefake/bench_ray``) so later runs reuse it; ``--n`` takes the first N of it. The model is a random-init
-fastai ``vision_learner(resnet50, pretrained=False)`` at 256 px, like the seed's; ``--arch``/``--size`` pick a cheaper
-one (the engine's own overhead then weighs more, so the ratio is a harsher test). Each engine evaluates the set into a
+half real, half studio, half casual; :data:`UNIQUE` rendered, the rest shifted copies) saved as JPEG quality 92,
+cached in ``--cache`` (default ``~/.cache/facefake/bench_ray``) so later runs reuse it; ``--n`` takes the first N of
+it. The model is a random-init fastai ``vision_learner(resnet50, pretrained=False)`` at 256 px, like the seed's;
+``--arch``/``--size`` pick a cheaper one (the engine's own overhead then weighs more: a harsher test). Each engine evaluates the set into a
 fresh store in a fresh process (so each pays its own start-up, and its peak RSS is its own), with focus measures and
 CAMs, at the default batch size.
 
@@ -69,11 +69,29 @@ print(json.dumps({"rows": len(ev.rows), "errors": len(ev.errors), "wall_s": wall
 """
 
 
+#: Portraits rendered from their own seed; image i past these is portrait ``i % UNIQUE`` rolled by ``i // UNIQUE``
+#: px and mirrored every other time (rendering 10,000 takes most of an hour here): still a distinct JPEG, hashed
+#: and run through the model like any other, with the same label and style (UNIQUE is a multiple of 4).
+UNIQUE = 1000
+
+
+def portrait(i: int, label: str, style: str) -> "np.ndarray":
+    """Image ``i`` of the set: RGB uint8 256x256."""
+    import numpy as np
+
+    from facefake_core.demo.synth import render_portrait
+
+    k, base = divmod(i, UNIQUE)
+    img = render_portrait(base, label, style, size=256)
+    if k:
+        img = np.roll(img, k, axis=1)
+        img = np.ascontiguousarray(img[:, ::-1]) if k % 2 else img
+    return img
+
+
 def make_set(cache: Path, n: int) -> Path:
     """The first ``n`` images of the cached benchmark set (written on first use): ``cache/n{n}/{fake,real}/``."""
     from PIL import Image
-
-    from facefake_core.demo.synth import render_portrait
 
     pool = cache / "images"
     for label in ("fake", "real"):
@@ -82,7 +100,7 @@ def make_set(cache: Path, n: int) -> Path:
         label, style = ("fake", "real")[i % 2], ("casual", "studio")[(i // 2) % 2]
         out = pool / label / f"{style}_{i:05d}.jpg"
         if not out.exists():
-            Image.fromarray(render_portrait(i, label, style, size=256)).save(out, quality=92)
+            Image.fromarray(portrait(i, label, style)).save(out, quality=92)
     view = cache / f"n{n}"
     for i in range(n):  # a folder of links, so that every --n reuses one pool of files
         label, style = ("fake", "real")[i % 2], ("casual", "studio")[(i // 2) % 2]
