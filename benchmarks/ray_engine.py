@@ -8,9 +8,9 @@ The set is the offline demo's synthetic portraits (:func:`facefake_core.demo.syn
 half real, half studio, half casual; :data:`UNIQUE` rendered, the rest shifted copies) saved as JPEG quality 92,
 cached in ``--cache`` (default ``~/.cache/facefake/bench_ray``) so later runs reuse it; ``--n`` takes the first N of
 it. The model is a random-init fastai ``vision_learner(resnet50, pretrained=False)`` at 256 px, like the seed's;
-``--arch``/``--size`` pick a cheaper one (the engine's own overhead then weighs more: a harsher test). Each engine evaluates the set into a
-fresh store in a fresh process (so each pays its own start-up, and its peak RSS is its own), with focus measures and
-CAMs, at the default batch size.
+``--arch``/``--size`` pick a cheaper one (the engine's own overhead then weighs more: a harsher test). Each engine
+evaluates the set into a fresh store in a fresh process (so each pays its own start-up, and its peak RSS is its own),
+with focus measures and CAMs, at the default batch size.
 
 Figures:
   local_img_s, ray_img_s      images per second of the whole ``evaluate`` call (ray: with Ray's start-up)
