@@ -75,32 +75,38 @@ print(json.dumps({"rows": len(ev.rows), "errors": len(ev.errors), "wall_s": wall
 UNIQUE = 1000
 
 
-def portrait(i: int, label: str, style: str) -> "np.ndarray":
-    """Image ``i`` of the set: RGB uint8 256x256."""
+def variant(img: "np.ndarray", k: int) -> "np.ndarray":
+    """Copy ``k`` of a rendered portrait (RGB uint8): itself for 0, else rolled by ``k`` px, mirrored when ``k`` is
+    odd."""
     import numpy as np
 
-    from facefake_core.demo.synth import render_portrait
-
-    k, base = divmod(i, UNIQUE)
-    img = render_portrait(base, label, style, size=256)
-    if k:
-        img = np.roll(img, k, axis=1)
-        img = np.ascontiguousarray(img[:, ::-1]) if k % 2 else img
-    return img
+    if k == 0:
+        return img
+    img = np.roll(img, k, axis=1)
+    return np.ascontiguousarray(img[:, ::-1]) if k % 2 else img
 
 
 def make_set(cache: Path, n: int) -> Path:
     """The first ``n`` images of the cached benchmark set (written on first use): ``cache/n{n}/{fake,real}/``."""
     from PIL import Image
 
+    from facefake_core.demo.synth import render_portrait
+
     pool = cache / "images"
     for label in ("fake", "real"):
         (pool / label).mkdir(parents=True, exist_ok=True)
-    for i in range(n):
+
+    def name(i: int) -> tuple[str, str, Path]:
         label, style = ("fake", "real")[i % 2], ("casual", "studio")[(i // 2) % 2]
-        out = pool / label / f"{style}_{i:05d}.jpg"
-        if not out.exists():
-            Image.fromarray(portrait(i, label, style)).save(out, quality=92)
+        return label, style, pool / label / f"{style}_{i:05d}.jpg"
+
+    for base in range(min(n, UNIQUE)):  # each portrait rendered once, then written with its copies
+        todo = [i for i in range(base, n, UNIQUE) if not name(i)[2].exists()]
+        if todo:
+            label, style, _ = name(base)
+            img = render_portrait(base, label, style, size=256)
+            for i in todo:
+                Image.fromarray(variant(img, i // UNIQUE)).save(name(i)[2], quality=92)
     view = cache / f"n{n}"
     for i in range(n):  # a folder of links, so that every --n reuses one pool of files
         label, style = ("fake", "real")[i % 2], ("casual", "studio")[(i // 2) % 2]
