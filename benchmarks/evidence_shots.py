@@ -1,6 +1,6 @@
 """The set-level evidence in a real browser: the Hard set page's slice table, diagnosis and calibration, and the
 robustness curves of round0 and round1 overlaid on the Rounds page, on the offline demo. Each step must end with
-no error box; the pictures go to ``docs/img/`` (the README shows them).
+no error box; the pictures go to ``docs/img/`` (the README and docs/evidence.md show them).
 
     .venv/bin/python benchmarks/evidence_shots.py --demo-dir DIR [--out docs/img]
 

@@ -1,4 +1,4 @@
-"""The README's newcomer path, walked in a real browser on the full offline demo.
+"""The newcomer path of docs/dashboard.md, walked in a real browser on the full offline demo.
 
     .venv/bin/python benchmarks/newcomer.py [--demo-dir DIR] [--out artifacts/newcomer]
 

@@ -18,7 +18,7 @@ Figures:
   ray_over_local              ray_img_s / local_img_s                                          target >= 0.8
   *_rss_mb_{10,50,100}        the driver's RSS when 10%, 50%, 100% of the rows are stored (flat = no growth)
   *_peak_rss_mb               the driver's peak RSS over the run (ru_maxrss)
-  per_image_s_*               seconds of one core per image (2 cores here): the basis of the README's 140k plan
+  per_image_s_*               seconds of one core per image (2 cores here): the basis of docs/performance.md's 140k plan
 """
 
 from __future__ import annotations

@@ -361,7 +361,7 @@ def umap_warm_up() -> threading.Thread:
 def near_duplicates(evs: list[Evaluation], threshold: float, hamming: int | None = None) -> list:
     """Near-duplicate pairs within and across these sets (:func:`facefake_core.analysis.near_duplicates`, by the
     images' perceptual hashes, computed once per image and stored), found once per combination of evaluations and
-    thresholds (the search is quadratic: README, The embedding map)."""
+    thresholds (the search is quadratic: docs/embedding-map.md)."""
     from facefake_core.analysis import image_hashes, near_duplicates as find
 
     def run() -> list:

@@ -41,10 +41,10 @@ class Config:
     #: Threshold on P(fake) above which an image is called fake.
     threshold: float = 0.5
     #: Cosine distance between two images' feature vectors below which they count as near-duplicates (measured on
-    #: re-encoded, resized and cropped copies of demo portraits against distinct ones: README, "The embedding map").
+    #: re-encoded, resized and cropped copies of demo portraits against distinct ones: docs/embedding-map.md).
     near_duplicate_distance: float = 0.001
     #: Perceptual-hash distance (bits of 256, ``imaging.perceptual``) at or below which two images count as
-    #: near-duplicates whatever the model sees; measured on copies of demo portraits (README, "The embedding map").
+    #: near-duplicates whatever the model sees; measured on copies of demo portraits (docs/embedding-map.md).
     near_duplicate_hamming: int = 40
     #: Nearest neighbours listed per image.
     neighbours_k: int = 5

@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "facefake_core"
 
-#: The layers, lowest first, as the README's Architecture section draws them.
+#: The layers, lowest first, as docs/architecture.md draws them.
 LAYERS = {
     "config": 0, "errors": 0, "progress": 0,
     "imaging": 1, "safeload": 1, "serving": 1,

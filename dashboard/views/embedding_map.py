@@ -84,7 +84,7 @@ def _duplicates(ev: Evaluation, source: str) -> None:
     c1, c2 = st.columns(2)
     bits = int(c1.number_input("Near-duplicate threshold (bits of the perceptual hash)", 0, 128,
                                CONFIG.near_duplicate_hamming, step=2, key=f"{KEY}_bits",
-                               help="Of 256. Measured on copies of demo portraits (README, The embedding map): "
+                               help="Of 256. Measured on copies of demo portraits (docs/embedding-map.md): "
                                     "re-encoded, resized and 2-5% cropped copies lie within 36 bits of their "
                                     "original, distinct portraits 50 or more apart."))
     limit = c2.number_input("For images without a hash: cosine distance", 0.0, 2.0, CONFIG.near_duplicate_distance,
@@ -95,13 +95,13 @@ def _duplicates(ev: Evaluation, source: str) -> None:
     n = sum(len(e.rows) for e in evs)
     if n > AUTO_DUPLICATES and not st.toggle(f"Search these {n} images for near-duplicates", key=f"{KEY}_dups_on"):
         st.caption(f"Hashing {n} images (once; the hashes are stored) and the quadratic pair search take a minute or "
-                   "more on this machine (README, The embedding map), so the search waits for this switch.")
+                   "more on this machine (docs/embedding-map.md), so the search waits for this switch.")
         return
     pairs = [p for p in state.near_duplicates(evs, limit, bits) if source in (p.set_a, p.set_b)]
     st.caption(f"Pairs whose perceptual hashes (of the pixels alone, not the model) differ in at most {bits} of 256 "
-               "bits: re-encoded, resized and slightly cropped copies (README). The cosine distance of their feature "
-               "vectors is shown too: a copy the model sees far from its original is a robustness problem as well. "
-               "Byte-identical files pair at 0 bits.")
+               "bits: re-encoded, resized and slightly cropped copies (docs/embedding-map.md). The cosine distance of "
+               "their feature vectors is shown too: a copy the model sees far from its original is a robustness "
+               "problem as well. Byte-identical files pair at 0 bits.")
     if not pairs:
         st.info("No near-duplicates.")
         return

@@ -165,7 +165,7 @@ def _neighbours(ev: Evaluation, row: Row) -> None:
     st.markdown(f"**{len(found)} nearest images in the model's feature space** (cosine distance between stored "
                 "feature vectors; this set, every other set evaluated with this model"
                 + ("" if mode.public() else ", and every image stored for it, set “stored”: the CLI's sets") + ")")
-    # Near-duplicates are judged by the images' perceptual hashes, as on the Map page (README, The embedding map).
+    # Near-duplicates are judged by the images' perceptual hashes, as on the Map page (docs/embedding-map.md).
     bits = state.hash_bits(row.image_sha, row.path, {n.image_sha: n.path for n in found})
     near = lambda n: (bits[n.image_sha] <= CONFIG.near_duplicate_hamming if n.image_sha in bits
                       else n.distance < CONFIG.near_duplicate_distance)

@@ -14,7 +14,7 @@ fastai's default head). Here they become float32 ``(N, D)`` matrices, one row pe
 * **Near-duplicates** are pairs whose perceptual hashes (:mod:`facefake_core.imaging.perceptual`, of the pixels
   alone, stored per image sha) differ in at most ``CONFIG.near_duplicate_hamming`` bits. Only where an image has no
   hash (its file can no longer be read) does the feature distance decide, under ``CONFIG.near_duplicate_distance``.
-  How both were measured: README, "The embedding map": the hash finds re-encoded, resized and slightly cropped
+  How both were measured: docs/embedding-map.md: the hash finds re-encoded, resized and slightly cropped
   copies, which a detector's features mostly do not, and lists no distinct demo portraits, which the features do. A
   pair whose images lie in two different sets is flagged as ``cross_set``: the same face in a training folder and
   in the hard set is leakage.
@@ -155,7 +155,8 @@ def project(vectors: np.ndarray, method: str = "pca", seed: int = 0, n_neighbors
     reduced = PCA(n_components=min(UMAP_PCA_DIMS, n - 1, x.shape[1]), random_state=seed).fit_transform(x)
     k = max(2, min(n_neighbors, n - 1))
     # The exact k-NN graph from scikit-learn (about 1 s for 10,000 points in 50-d), handed to UMAP: it skips
-    # pynndescent, whose numba compilation cost most of a first map's time in a process (README, "Speed").
+    # pynndescent, whose numba compilation cost most of a first map's time in a process (docs/embedding-map.md,
+    # "Speed").
     knn_dists, knn = NearestNeighbors(n_neighbors=k).fit(reduced).kneighbors(reduced)
     reducer = umap.UMAP(n_components=2, n_neighbors=k, min_dist=min_dist, random_state=seed, n_jobs=1,
                         n_epochs=UMAP_EPOCHS if n > UMAP_FEW else None, precomputed_knn=(knn, knn_dists))

@@ -86,7 +86,7 @@ def register(sub) -> None:
                    help="also list near-duplicates between SET and this set (a training folder, say); repeatable")
     p.add_argument("--hamming", type=int, default=CONFIG.near_duplicate_hamming,
                    help="perceptual-hash distance (bits of 256) at or below which two images are near-duplicates "
-                        "(finds re-encoded, resized and 1-6%% cropped copies; README, The embedding map)")
+                        "(finds re-encoded, resized and 1-6%% cropped copies; docs/embedding-map.md)")
     p.add_argument("--threshold", type=float, default=CONFIG.near_duplicate_distance,
                    help="cosine distance in feature space below which two images count, for images whose file "
                         "can no longer be hashed")

@@ -59,7 +59,7 @@ def register(sub) -> None:
                        description="Start the dashboard. Public mode (--public or FACEFAKE_PUBLIC=1) takes no server "
                        "path from visitors: sets come from FACEFAKE_SETS, models from FACEFAKE_MODELS, heavy jobs "
                        "wait in a queue of FACEFAKE_QUEUE_SLOTS, uploads obey FACEFAKE_UPLOAD_QUOTA_MB and "
-                       "FACEFAKE_UPLOAD_TTL_H. See the README's Deploy section.")
+                       "FACEFAKE_UPLOAD_TTL_H. See docs/deploy.md.")
     p.add_argument("--public", action="store_true", help="public mode (same as FACEFAKE_PUBLIC=1)")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--address", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")

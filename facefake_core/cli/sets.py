@@ -148,7 +148,7 @@ def register(sub) -> None:
                    help="with --engine ray: an existing Ray cluster (default: $RAY_ADDRESS, else a local instance)")
     p.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
                    help="opt-in autocast precision (default fp32); fp16/bf16 change the numbers slightly and are "
-                        "stored apart, under the model's sha256 + '+bf16' (see the README's 'Large sets')")
+                        "stored apart, under the model's sha256 + '+bf16' (see docs/performance.md, 'Large sets')")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the network (opt-in; compiles first, results stored apart under '+compile')")
     add_common(p)

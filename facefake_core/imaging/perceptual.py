@@ -2,8 +2,8 @@
 finding near-duplicate files (the same portrait in a training folder and a hard set) whatever a model makes of them.
 
 A model's feature vector is the wrong tool for that: a detector's last layer is about the traces a generator leaves,
-and a resize or a crop wipes those traces, so copies land as far from their original as strangers do (README, "The
-embedding map"). The hash here depends on the pixels alone, so it is computed once per image sha and stored.
+and a resize or a crop wipes those traces, so copies land as far from their original as strangers do
+(docs/embedding-map.md). The hash here depends on the pixels alone, so it is computed once per image sha and stored.
 
 * **The hash** is imagehash's DCT hash (``imagehash.phash``, ``hash_size=16``: 256 bits, the signs of the 16x16
   lowest frequencies of the grey image shrunk to 64x64, against their median). Resizing and JPEG move a few bits.
