@@ -14,7 +14,6 @@ scipy's multi-sample bootstrap with the Mann-Whitney U statistic, U / (n_fake n_
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -63,7 +62,7 @@ def quality_bucket(quality: int | None) -> str:
 def file_infos(ev: Evaluation, store: Store | None = None, workers: int = 4) -> dict[str, FileInfo | None]:
     """Header facts of every row's file, by image sha (``None`` for a file that can no longer be read); read once
     and kept in ``store``."""
-    shas = {r.image_sha: r.path for r in ev.rows}
+    shas = dict(zip(ev.column("image_sha"), ev.column("path")))
     known = {h: FileInfo(**d) for h, d in (store.get_file_info(list(shas)) if store else {}).items()}
 
     def one(item: tuple[str, str]) -> tuple[str, FileInfo | None]:
@@ -86,15 +85,18 @@ def slice_columns(ev: Evaluation, infos: dict[str, FileInfo | None] | None = Non
     this set is PNG, say), and a value per row is an id.
     """
     cand: dict[str, list[str]] = {}
-    for col in sorted({k for r in ev.rows for k in r.meta}):
-        cand[col] = [r.meta.get(col, "") for r in ev.rows]
-    if any(r.focus is not None for r in ev.rows):
-        cand["narrow_dof"] = ["" if r.focus is None else "narrow" if r.focus.narrow_dof else "sharp" for r in ev.rows]
+    metas = ev.column("meta")
+    for col in sorted({k for m in metas for k in m}):
+        cand[col] = [m.get(col, "") for m in metas]
+    narrow = ev.column("narrow")
+    if (narrow >= 0).any():
+        cand["narrow_dof"] = np.array(["", "sharp", "narrow"])[narrow + 1].tolist()
     if infos is not None:
-        got = [infos.get(r.image_sha) for r in ev.rows]
-        cand["format"] = [i.format if i else "" for i in got]
-        cand["size"] = [size_bucket(i.width, i.height) if i else "" for i in got]
-        cand["jpeg_quality"] = [quality_bucket(i.jpeg_quality) if i else "" for i in got]
+        got = [infos.get(h) for h in ev.column("image_sha")]
+        facts = {i: (i.format, size_bucket(i.width, i.height), quality_bucket(i.jpeg_quality))
+                 for i in set(got) if i is not None}  # a set holds few distinct header facts
+        per_row = [facts[i] if i is not None else ("", "", "") for i in got]
+        cand["format"], cand["size"], cand["jpeg_quality"] = (list(c) for c in zip(*per_row)) if per_row else ([],) * 3
     return {c: v for c, v in cand.items() if 2 <= len(set(v) - {""}) <= MAX_VALUES}
 
 
@@ -174,8 +176,7 @@ def filter_slice(ev: Evaluation, columns: dict[str, list[str]], column: str, val
     """The evaluation restricted to the rows whose ``column`` (of :func:`slice_columns`) is ``value``."""
     if column not in columns:
         raise ValueError(f"unknown slice column {column!r}; this set has {', '.join(columns) or 'none'}")
-    keep = tuple(r for r, v in zip(ev.rows, columns[column]) if v == value)
-    return dataclasses.replace(ev, rows=keep)
+    return ev.take(np.flatnonzero(np.array(columns[column], dtype=object) == value))
 
 
 def _pct(v: float) -> str:

@@ -20,10 +20,7 @@ the next evaluation fills in the features and the every-class CAMs of rows store
 
 from __future__ import annotations
 
-import functools
-import io
 import json
-import math
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -34,6 +31,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from ..config import CONFIG
+from .blobs import from_npy as _from_npy, to_npy as _npy
 
 MARKS = ("label wrong", "model wrong", "unsure")
 SCHEMA_VERSION = 3
@@ -129,38 +127,6 @@ class StoredResult:
     class_cams: np.ndarray | None = None
 
 
-def _npy(arr: np.ndarray | None) -> bytes | None:
-    if arr is None:
-        return None
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(arr, np.float32), allow_pickle=False)
-    return buf.getvalue()
-
-
-@functools.lru_cache(maxsize=64)
-def _npy_header(header: bytes) -> tuple[np.dtype, tuple[int, ...], str, int, int]:
-    """``(dtype, shape, order, data offset, item count)`` of a .npy blob's header, parsed by numpy (once per
-    distinct header: every CAM grid of a model has the same one)."""
-    f = io.BytesIO(header)
-    np.lib.format.read_magic(f)  # version 1.0, checked by the caller
-    shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-    return dtype, shape, "F" if fortran else "C", f.tell(), math.prod(shape)
-
-
-def _from_npy(blob: bytes | None) -> np.ndarray | None:
-    """The array of a .npy blob, as ``np.load`` gives it (a writable copy); parsing numpy's header costs more than
-    the data of a small grid, so parsed headers are kept (a 100,000-row set is read in a fraction of a second)."""
-    if blob is None:
-        return None
-    if blob[6:7] != b"\x01" or len(blob) < 10:  # version 1.0 only (what np.save writes for small headers)
-        return np.load(io.BytesIO(blob), allow_pickle=False)
-    end = 10 + int.from_bytes(blob[8:10], "little")
-    dtype, shape, order, offset, count = _npy_header(blob[:end])
-    if dtype.hasobject:
-        return np.load(io.BytesIO(blob), allow_pickle=False)  # refused there, with numpy's own error
-    return np.frombuffer(blob, dtype, count, offset).reshape(shape, order=order).copy(order="K")
-
-
 def _select_in(con: sqlite3.Connection, sql: str, params: Sequence, keys: Sequence[str]) -> Iterator[tuple]:
     """Rows of ``sql`` (whose ``IN ({})`` takes the keys) for every key, asked 500 at a time (SQLite's variable
     limit); ``params`` come before the keys."""
@@ -236,6 +202,26 @@ class Store:
                 out[sha] = StoredResult(json.loads(probs), _from_npy(cam), layer, json.loads(focus) if focus else None,
                                         _from_npy(cams))
         return out
+
+    def result_columns(self, model_sha: str, image_shas: Sequence[str]) -> dict[str, list]:
+        """Stored results of one model for the given images as columns, without their CAM grids or focus dicts
+        (what a page aggregates over 100,000 rows; full records come from :meth:`get_results`).
+
+        Returns:
+            ``{"image_sha", "probs" (the dicts), "focus_version" and "narrow_dof" (from the focus dict, ``None``
+            without one), "class_cams" and "features" (whether stored)}``, one entry per stored row.
+        """
+        q = ("SELECT r.image_sha, r.probs, json_extract(r.focus, '$.focus_version'), json_extract(r.focus, "
+             "'$.narrow_dof'), c.image_sha IS NOT NULL, f.image_sha IS NOT NULL FROM results r "
+             "LEFT JOIN class_cams c ON c.model_sha = r.model_sha AND c.image_sha = r.image_sha "
+             "LEFT JOIN features f ON f.model_sha = r.model_sha AND f.image_sha = r.image_sha "
+             "WHERE r.model_sha=? AND r.image_sha IN ({})")
+        with self._connect() as con:
+            got = list(_select_in(con, q, [model_sha], image_shas))
+        shas, probs, version, narrow, cams, feats = (list(c) for c in zip(*got)) if got else ([],) * 6
+        # One parse of all the probabilities (json's C parser, the very floats json.loads gives row by row).
+        return {"image_sha": shas, "probs": json.loads("[" + ",".join(probs) + "]"), "focus_version": version,
+                "narrow_dof": narrow, "class_cams": [bool(c) for c in cams], "features": [bool(f) for f in feats]}
 
     def put_results(self, model_sha: str, rows: Iterable[tuple], features: Iterable[tuple[str, np.ndarray]] = ()) -> int:
         """Write ``(image_sha, probs, cam, cam_layer, focus[, class_cams])`` rows, and the ``(image_sha, vector)``
@@ -348,7 +334,8 @@ class Store:
     def get_file_info(self, image_shas: Sequence[str]) -> dict[str, dict]:
         q = "SELECT image_sha, info FROM file_info WHERE image_sha IN ({})"
         with self._connect() as con:
-            return {sha: json.loads(info) for sha, info in _select_in(con, q, [], image_shas)}
+            got = list(_select_in(con, q, [], image_shas))
+        return dict(zip([sha for sha, _ in got], json.loads("[" + ",".join(info for _, info in got) + "]")))
 
     def put_file_info(self, rows: Iterable[tuple[str, dict]]) -> None:
         with self._connect() as con:
