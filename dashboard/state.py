@@ -211,7 +211,7 @@ def sanity(_mdl: Model, model_sha: str, _photo: Photo, image_sha: str, target: s
 @st.cache_data(max_entries=64, show_spinner="Reading the files' headers…")
 def slice_columns(_ev: Evaluation, model_sha: str, source: str, n_rows: int) -> dict[str, list[str]]:
     """The set's slice columns, one value per row (:func:`facefake_core.analysis.slice_columns`)."""
-    return analysis.slice_columns(_ev, analysis.file_infos(_ev, store()))
+    return analysis.slice_columns(_ev, headers=analysis.header_columns(_ev, store()))
 
 
 @st.cache_data(max_entries=256, show_spinner="Computing the slice table…")

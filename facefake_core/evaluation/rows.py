@@ -117,7 +117,8 @@ class Evaluation:
     def column(self, name: str) -> np.ndarray | list:
         """A copy of one of :func:`~.table.columns_of`'s columns (``path``, ``image_sha``, ``meta``, ``narrow``
         ...), in row order, without reading the rows of a lazy evaluation."""
-        return self._columns[name].copy()
+        value = self._columns[name]
+        return {k: list(v) for k, v in value.items()} if isinstance(value, dict) else value.copy()
 
     def take(self, idx: Sequence[int] | np.ndarray) -> "Evaluation":
         """The evaluation restricted to the rows at positions ``idx`` (in that order); a lazy one stays lazy."""
@@ -136,19 +137,32 @@ class Evaluation:
         """Each row's :attr:`Row.loss` (cross-entropy of the true class), in row order (float ``(n,)``)."""
         return self._columns["loss"].copy()
 
+    @functools.cached_property
+    def _memo(self) -> dict:
+        """Metrics, calibration and best threshold already computed (a page asks for them more than once per run,
+        and each takes a noticeable time at 100,000 rows); the evaluation never changes, so neither do they."""
+        return {}
+
+    def _remember(self, key: tuple, make):
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
+
     def metrics(self, threshold: float = CONFIG.threshold) -> Metrics:
-        return compute(self._columns["label"], self._columns["p_pos"], self.vocab, threshold)
+        return self._remember(("metrics", threshold), lambda: compute(
+            self._columns["label"], self._columns["p_pos"], self.vocab, threshold))
 
     def y(self) -> np.ndarray:
         """1 for each row of the positive class (fake), else 0, in row order."""
         return (self._columns["label"] == self.positive).astype(int)
 
     def calibration(self) -> Calibration:
-        return calibration(self.y(), self.p_pos())
+        return self._remember(("calibration",), lambda: calibration(self.y(), self.p_pos()))
 
     def best_threshold(self, near: float = CONFIG.threshold) -> BestThreshold:
         negative = next(v for v in self.vocab if v != self.positive)
-        return best_threshold(self.y(), self.p_pos(), self.positive, negative, near)
+        return self._remember(("best", near), lambda: best_threshold(self.y(), self.p_pos(), self.positive,
+                                                                     negative, near))
 
     def to_dict(self, threshold: float = CONFIG.threshold) -> dict:
         return {**self.metrics(threshold).to_dict(), "calibration": self.calibration().to_dict(),

@@ -22,9 +22,11 @@ import numpy as np
 from .hardset import Item
 from .store import StoredResult
 
-#: Rows read from the store per query when a lazy sequence is iterated, and kept once read (least recent dropped).
+#: Rows read from the store per query when a lazy sequence is iterated, and how many are kept once read (least
+#: recent dropped): enough that a page walking every row of a large set (Depth of field, the Map) reads it once, as
+#: an eager evaluation held them all; the Hard set page reads only the rows it shows.
 CHUNK = 512
-KEPT = 4096
+KEPT = 250_000
 
 
 @dataclass(frozen=True)
@@ -32,26 +34,53 @@ class RowColumns:
     """What a page aggregates over every row, in row order.
 
     Attributes:
-        items: each row's set item (path, label, style, manifest columns).
-        shas: each row's image sha256.
+        paths, labels, styles, shas: each row's file, true class, style and image sha256 (``labels`` a str array).
+        meta: manifest column -> each row's value (``""`` where a row has none); ``has_meta`` (bool ``(n,)``) says
+            which rows carry them (:attr:`~.hardset.Item.meta` is then every column, else empty).
         classes: the classes of ``probs``' columns, in the order of each row's ``probs`` dict.
         probs: float64 ``(n, len(classes))`` probabilities.
         narrow: int8 ``(n,)``: 1 narrow depth of field, 0 sharp, -1 no focus measures.
     """
 
-    items: tuple[Item, ...]
-    shas: tuple[str, ...]
+    paths: list[str]
+    labels: np.ndarray
+    styles: list[str]
+    meta: dict[str, list[str]]
+    has_meta: np.ndarray
+    shas: list[str]
     classes: tuple[str, ...]
     probs: np.ndarray
     narrow: np.ndarray
+    items: tuple[Item, ...] | None = None  # only for items whose meta columns differ from row to row
+
+    @classmethod
+    def of(cls, items: Sequence[Item], shas: Sequence[str], classes: Sequence[str], probs: np.ndarray,
+           narrow: np.ndarray) -> "RowColumns":
+        """The columns of set items (whose ``meta`` holds the same columns, or none) and their stored results."""
+        keys = list(dict.fromkeys(k for it in items for k in it.meta))
+        uneven = any(it.meta and list(it.meta) != keys for it in items)
+        return cls([it.path for it in items], np.array([it.label for it in items], dtype=str),
+                   [it.style for it in items], {k: [it.meta.get(k, "") for it in items] for k in keys},
+                   np.array([bool(it.meta) for it in items], bool), list(shas), tuple(classes), probs, narrow,
+                   tuple(items) if uneven else None)
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.paths)
+
+    def item(self, i: int) -> Item:
+        """Row ``i``'s set item."""
+        if self.items is not None:
+            return self.items[i]
+        meta = {k: v[i] for k, v in self.meta.items()} if self.has_meta[i] else {}
+        return Item(self.paths[i], str(self.labels[i]), self.styles[i], meta)
 
     def take(self, idx: np.ndarray) -> "RowColumns":
         """The rows at the integer positions ``idx``, in that order."""
-        return RowColumns(tuple(self.items[i] for i in idx), tuple(self.shas[i] for i in idx), self.classes,
-                          self.probs[idx], self.narrow[idx])
+        pick = lambda seq: [seq[i] for i in idx]  # noqa: E731
+        return RowColumns(pick(self.paths), self.labels[idx], pick(self.styles),
+                          {k: pick(v) for k, v in self.meta.items()}, self.has_meta[idx], pick(self.shas),
+                          self.classes, self.probs[idx], self.narrow[idx],
+                          None if self.items is None else tuple(pick(self.items)))
 
 
 def _row_probs(cols: RowColumns, i: int) -> dict[str, float]:
@@ -105,7 +134,7 @@ class LazyRows(Sequence):
 
     def _rows(self, idx: np.ndarray) -> list:
         cols = self.columns
-        keys = [(cols.items[i].path, cols.shas[i]) for i in idx]
+        keys = [(cols.paths[i], cols.shas[i]) for i in idx]
         with self._lock:
             kept = {k: self._kept[k] for k in keys if k in self._kept}
         missing = list(dict.fromkeys(h for key in keys if key not in kept for h in key[1:]))
@@ -118,7 +147,7 @@ class LazyRows(Sequence):
                 s = stored.get(h)
                 if s is None:  # gone from the store since: the columns still hold its probabilities
                     s = StoredResult(_row_probs(cols, i), None, None, None)
-                row = kept[key] = self._make(cols.items[i], h, s)
+                row = kept[key] = self._make(cols.item(i), h, s)
             out.append(row)
         with self._lock:
             for key, row in kept.items():
@@ -131,23 +160,22 @@ class LazyRows(Sequence):
 
 def columns_of(rows: Sequence, positive: str) -> dict[str, np.ndarray | list]:
     """The columns a page reads, in row order: ``p_pos`` (float), ``label`` (str), ``loss`` (float, exactly
-    :attr:`~.rows.Row.loss`), ``path`` and ``image_sha`` (lists), ``meta`` (each row's manifest columns) and
+    :attr:`~.rows.Row.loss`), ``path`` and ``image_sha`` (lists), ``meta`` (manifest column -> each row's value, ``""`` where it has none) and
     ``narrow`` (int8: 1 narrow depth of field, 0 sharp, -1 no focus measures). From a :class:`LazyRows`' columns
     without reading any row, else from the rows themselves."""
     if isinstance(rows, LazyRows):
         c = rows.columns
-        labels = np.array([it.label for it in c.items], dtype=str)
         col = {k: c.probs[:, j] for j, k in enumerate(c.classes)}
         zero, own = np.zeros(len(c)), np.zeros(len(c))
         for k in c.classes:  # P(true class), 0 for a label the model does not know (as Row.loss)
-            own = np.where(labels == k, col[k], own)
-        p_pos = col.get(positive, zero)
-        return {"p_pos": p_pos.astype(float), "label": labels, "loss": _losses(own), "path": [it.path for it in c.items],
-                "image_sha": list(c.shas), "meta": [it.meta for it in c.items], "narrow": c.narrow}
+            own = np.where(c.labels == k, col[k], own)
+        return {"p_pos": col.get(positive, zero).astype(float), "label": c.labels, "loss": _losses(own),
+                "path": c.paths, "image_sha": c.shas, "meta": c.meta, "narrow": c.narrow}
+    keys = list(dict.fromkeys(k for r in rows for k in r.meta))
     return {"p_pos": np.array([r.probs[positive] for r in rows], float),
             "label": np.array([r.label for r in rows], dtype=str),
             "loss": np.array([r.loss for r in rows], float), "path": [r.path for r in rows],
-            "image_sha": [r.image_sha for r in rows], "meta": [r.meta for r in rows],
+            "image_sha": [r.image_sha for r in rows], "meta": {k: [r.meta.get(k, "") for r in rows] for k in keys},
             "narrow": np.array([-1 if r.focus is None else int(r.focus.narrow_dof) for r in rows], np.int8)}
 
 
