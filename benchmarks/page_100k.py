@@ -15,14 +15,20 @@ distinct, as real ones would be (the curves then have 100,000 points, not 400).
 
 Figures:
   store_bytes_per_row   the SQLite file's size (after a checkpoint) over the row count
-  reuse_s / reuse_rss_gb  ``evaluate()`` of the set that the store already holds, in a fresh process: the work
-                        a page does when it opens a set this server has not evaluated yet (a deep link after a
-                        restart), and its peak RSS (target: under 3 GB)
+  reuse_s / reuse_rss_gb  ``evaluate()`` of the set that the store already holds, in a fresh process, with no
+                        columnar copy of the evaluation (the full path: manifest, file hashes, the stored rows
+                        as columns; it writes the copy), and its peak RSS (target: under 3 GB)
+  reuse_copy_s / reuse_copy_rss_gb  the same again in another fresh process: the copy read back (a ``stat``
+                        per file)
   page_open_s           server-side script time of the Hard set page opening the set by deep link in a fresh
-                        session of a fresh server (evaluate() reusing the store included)     target <= 2 s
+                        session of this process's server (evaluate() included, from the copy), the first open
+                        ever on the page (the header columns of the slice table read and cached)  target <= 2 s
   page_reopen_s         the same in a new session of the same server (the evaluation held in memory)
   slider_s              one threshold-slider move (a rerun of the page)
   page_rss_gb           peak RSS of the process that ran the page (the server side)
+  restart_open_s        the first open in a fresh process after all that: a restarted server, the store on
+                        disk (the copy and the cached header columns read back)               target <= 2 s
+  restart_rss_gb        that process's peak RSS
 """
 
 from __future__ import annotations
@@ -51,6 +57,15 @@ warnings.filterwarnings("ignore")
 DEMO_SET = Path("/tmp/mydemo/hardset/manifest.csv")
 DEMO_MODEL = Path("/tmp/mydemo/round0.pkl")
 TARGET_S = 2.0
+
+
+def peak_rss_gb() -> float:
+    """This process's peak RSS in GB: ``VmHWM``, which a new program starts afresh (Linux keeps ``ru_maxrss`` across
+    ``exec``, so a child started by a big parent would report the parent's peak)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def seed_store(work: Path, model_path: Path, seed_set: Path) -> Path:
@@ -146,20 +161,55 @@ def table_bytes(db: Path, n: int) -> dict:
     return {f"bytes_per_row_{t}": v / n for t, v in sizes.items() if v > 16384}
 
 
-def reuse_in_child(model_path: Path, manifest: Path, db: Path) -> dict:
-    """``evaluate()`` of the stored set in a fresh process: seconds and peak RSS (``ru_maxrss``)."""
-    code = ("import resource, sys, time; sys.path.insert(0, %r)\n"
+def forget_copies(db: Path) -> None:
+    """Drop the columnar copies of evaluations and the cached header columns: the store as `evaluate()` last
+    filled it row by row (what the replay writes, or a store from before schema 4)."""
+    from facefake_core.evaluation import Store
+
+    Store(db)  # migrated to the current schema
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("DELETE FROM evaluation_columns")
+        con.execute("DELETE FROM derived_columns")
+    con.close()
+
+
+def reuse_in_child(model_path: Path, manifest: Path, db: Path, prefix: str = "reuse") -> dict:
+    """``evaluate()`` of the stored set in a fresh process: seconds and peak RSS (:func:`peak_rss_gb`)."""
+    code = ("import sys, time; sys.path[:0] = [%r, %r]\nfrom page_100k import peak_rss_gb\n"
             "from facefake_core import evaluate, load_model\nfrom facefake_core.evaluation import Store\n"
-            "m = load_model(%r, device='cpu')\nbase = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "m = load_model(%r, device='cpu')\nbase = peak_rss_gb()\n"
             "t = time.perf_counter(); ev = evaluate(m, %r, store=Store(%r))\n"
-            "print(len(ev.rows), ev.computed, time.perf_counter() - t, base,"
-            " resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)" % (str(ROOT), str(model_path), str(manifest),
-                                                                       str(db)))
+            "print(len(ev.rows), ev.computed, time.perf_counter() - t, base, peak_rss_gb())"
+            % (str(ROOT), str(ROOT / "benchmarks"), str(model_path), str(manifest), str(db)))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout.split()
-    rows, computed, secs, base, peak = int(out[-5]), int(out[-4]), float(out[-3]), int(out[-2]), int(out[-1])
+    rows, computed, secs, base, peak = int(out[-5]), int(out[-4]), float(out[-3]), float(out[-2]), float(out[-1])
     assert computed == 0, f"{computed} images ran the model: the store did not hold the set"
-    return {"reuse_rows": rows, "reuse_s": secs, "reuse_rss_gb": peak / 2**20, "model_loaded_rss_gb": base / 2**20}
+    return {f"{prefix}_rows": rows, f"{prefix}_s": secs, f"{prefix}_rss_gb": peak, "model_loaded_rss_gb": base}
+
+
+def restart_open_in_child(manifest: Path, n: int) -> dict:
+    """The page's first open of the set in a fresh process (a restarted server; the store on disk): server time of
+    the deep link's run, after a first run that loads the model, and the process's peak RSS."""
+    out = subprocess.run([sys.executable, __file__, "--child-open", str(manifest), "--rows", str(n)],
+                         capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _child_open(manifest: Path, n: int) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=600).run()  # loads the model
+    at.switch_page("views/hard_set.py")
+    at.query_params["set"] = str(manifest)
+    t = time.perf_counter()
+    at.run()
+    took = time.perf_counter() - t
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    assert [c.value for c in at.caption if f"{n} images" in c.value], "the page did not open the set"
+    print(json.dumps({"restart_open_s": took,
+                      "restart_rss_gb": peak_rss_gb()}))
 
 
 def page_times(manifest: Path, n: int, repeat: int) -> dict:
@@ -191,7 +241,7 @@ def page_times(manifest: Path, n: int, repeat: int) -> dict:
         at.slider(key="hs_threshold").set_value(0.3 + 0.1 * i)
         slider.append(timed(at))
     return {"page_open_s": first, "page_reopen_s": statistics.median(reopen), "slider_s": statistics.median(slider),
-            "page_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+            "page_rss_gb": peak_rss_gb()}
 
 
 def profile_page(manifest: Path, model_path: Path, db: Path, top: int) -> None:
@@ -203,14 +253,13 @@ def profile_page(manifest: Path, model_path: Path, db: Path, top: int) -> None:
     prof = cProfile.Profile()
     prof.enable()
     ev = evaluate(model, manifest, store=store)
-    infos = analysis.file_infos(ev, store)
-    cols = analysis.slice_columns(ev, infos)
-    analysis.slice_report(ev, 0.5, infos, columns=[next(iter(cols))], ci=False)
+    cols = analysis.slice_columns(ev, headers=analysis.header_columns(ev, store))
+    analysis.slice_report(ev, 0.5, columns=[next(iter(cols))], ci=False, cols=cols)
     m = ev.metrics(0.5)
-    curves([r.label for r in ev.rows], ev.p_pos(), ev.vocab)
+    curves(ev.labels(), ev.p_pos(), ev.vocab)
     ev.calibration(), ev.best_threshold(0.5)
-    analysis.slice_metrics([r.label for r in ev.rows], ev.p_pos(), ev.vocab, 0.5, ci=False)
-    errors_by_loss(ev, 0.5)[:8]
+    analysis.slice_metrics(ev.labels(), ev.p_pos(), ev.vocab, 0.5, ci=False)
+    list(errors_by_loss(ev, 0.5)[:8])
     prof.disable()
     print(m.n, "rows")
     pstats.Stats(prof).sort_stats("cumulative").print_stats(top)
@@ -225,7 +274,11 @@ def main(argv=None) -> int:
     ap.add_argument("--seed-set", type=Path, default=DEMO_SET)
     ap.add_argument("--profile", choices=["page"], default=None)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--child-open", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.child_open:
+        _child_open(args.child_open, args.rows)
+        return 0
     tmp = None if args.work else tempfile.TemporaryDirectory()
     work = args.work or Path(tmp.name)
     work.mkdir(parents=True, exist_ok=True)
@@ -240,14 +293,18 @@ def main(argv=None) -> int:
     if args.profile:
         profile_page(manifest, args.model, db, 25)
         return 0
+    forget_copies(db)  # the full path first: it writes the columnar copy that the later opens read
     figures.update(reuse_in_child(args.model, manifest, db))
+    figures.update(reuse_in_child(args.model, manifest, db, "reuse_copy"))
     os.environ.update(FACEFAKE_MODEL=str(args.model), FACEFAKE_STORE=str(db))
     figures.update(page_times(manifest, args.rows, args.repeat))
+    figures.update(restart_open_in_child(manifest, args.rows))
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
         for k, v in figures.items():
-            mark = (" met" if v <= TARGET_S else " MISSED") + f" (<= {TARGET_S} s)" if k == "page_open_s" else ""
+            mark = (" met" if v <= TARGET_S else " MISSED") + f" (<= {TARGET_S} s)" \
+                if k in ("page_open_s", "restart_open_s") else ""
             print(f"{k:>22}  {v:>12.3f}{mark}" if isinstance(v, float) else f"{k:>22}  {v:>12}")
     if tmp:
         tmp.cleanup()

@@ -19,7 +19,7 @@ import streamlit as st
 
 from facefake_core import FacefakeError, Model
 from facefake_core.demo import LABELS, STYLES
-from facefake_core.evaluation import IMAGE_EXTS, Evaluation, Row
+from facefake_core.evaluation import IMAGE_EXTS, Evaluation, Row, find_row
 from facefake_core.imaging import Photo
 
 from . import inputs, mode, state
@@ -70,7 +70,7 @@ def _find_stored(model: Model, sha: str) -> tuple[str, str] | None:
     demo = state.demo_paths() if state.demo_available() else None
     for source in [s for s in (*sources, str(demo.hardset) if demo else None) if s]:
         ev = state.evaluation(model, source)
-        row = next((r for r in ev.rows if r.image_sha == sha), None) if ev else None
+        row = find_row(ev, sha) if ev else None
         if row is not None:
             return source, row.path
     return None
@@ -97,13 +97,13 @@ def set_images(model: Model) -> list[str]:
     """Paths of the images in the hard set last evaluated with this model, if any."""
     source = st.session_state.get(HARDSET_KEY)
     ev = state.evaluation(model, source) if source else None
-    return [r.path for r in ev.rows] if ev else []
+    return ev.column("path") if ev else []
 
 
 def _set_shas(model: Model) -> dict[str, str]:
     source = st.session_state.get(HARDSET_KEY)
     ev = state.evaluation(model, source) if source else None
-    return {r.path: r.image_sha for r in ev.rows} if ev else {}
+    return dict(zip(ev.column("path"), ev.column("image_sha"))) if ev else {}
 
 
 def photo_picker(key: str, model: Model, deep_link: bool = False) -> Photo | None:

@@ -211,7 +211,7 @@ def sanity(_mdl: Model, model_sha: str, _photo: Photo, image_sha: str, target: s
 @st.cache_data(max_entries=64, show_spinner="Reading the files' headers…")
 def slice_columns(_ev: Evaluation, model_sha: str, source: str, n_rows: int) -> dict[str, list[str]]:
     """The set's slice columns, one value per row (:func:`facefake_core.analysis.slice_columns`)."""
-    return analysis.slice_columns(_ev, analysis.file_infos(_ev, store()))
+    return analysis.slice_columns(_ev, headers=analysis.header_columns(_ev, store()))
 
 
 @st.cache_data(max_entries=256, show_spinner="Computing the slice table…")
@@ -225,7 +225,7 @@ def slice_report(_ev: Evaluation, model_sha: str, source: str, n_rows: int, thre
 @st.cache_data(max_entries=32, show_spinner="Auditing the files…")
 def audit(_ev: Evaluation, model_sha: str, source: str, n_rows: int) -> dict:
     """The shortcut audit of the set's files (:func:`facefake_core.analysis.audit`)."""
-    return analysis.audit([(r.path, r.label) for r in _ev.rows], positive=_ev.positive)
+    return analysis.audit(list(zip(_ev.column("path"), _ev.labels())), positive=_ev.positive)
 
 
 @st.cache_resource(show_spinner=False)
@@ -271,7 +271,7 @@ def _dof() -> Registry:
 
 def _dof_key(kind: str, ev: Evaluation, *params: Hashable) -> tuple:
     """Model sha, set, a digest of its images (so a set re-evaluated with new images gets a new key), settings."""
-    digest = hashlib.sha256("\n".join(r.image_sha for r in ev.rows).encode()).hexdigest()
+    digest = hashlib.sha256("\n".join(ev.column("image_sha")).encode()).hexdigest()
     return (kind, ev.model_sha, ev.source, digest, *params)
 
 
@@ -395,7 +395,7 @@ def neighbours_of(ev: Evaluation, path: str, k: int, with_store: bool = False) -
     pools = [set_features(e) for e in evs] + [set_features(ev)]
     if with_store:  # read once per state of the store's results for the model, and per set of evaluations
         key = ("stored", ev.model_sha, store().count_results(ev.model_sha), *((id(e), e.source) for e in [*evs, ev]))
-        skip = {r.path for e in [*evs, ev] for r in e.rows}
+        skip = {p for e in [*evs, ev] for p in e.column("path")}
         pools.insert(0, _space().compute(key, lambda: stored_features(store(), ev.model_sha, ev.vocab, skip)))
     own = pools[-1]
     i = own.index_of(path)

@@ -108,7 +108,8 @@ def _linked_path(ev: Evaluation) -> str | None:
     if not link:
         return None
     if is_sha(link):
-        return next((r.path for r in ev.rows if r.image_sha == link), None)
+        shas = ev.column("image_sha")
+        return ev.column("path")[shas.index(link)] if link in shas else None
     if mode.public():
         st.warning(mode.NOT_FOLLOWED)
         return None

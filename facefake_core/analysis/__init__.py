@@ -39,7 +39,9 @@ from .randomisation import sanity
 from .shortcuts import audit, metadata_auc
 from .robustness_curves import DEFAULT_VALUES as DEFAULT_EDITS
 from .robustness_curves import EDITS, parse_edit, robustness
-from .slices import diagnose, file_infos, filter_slice, slice_columns, slice_metrics, slice_report
+from .slices import (
+    diagnose, file_infos, filter_slice, header_columns, slice_columns, slice_metrics, slice_report,
+)
 from .spectra import class_spectra, image_spectra
 from .sweeps import SUMMARY_KINDS, CounterfactualSummary, SweepPoint, counterfactual_summary, sweep
 
@@ -47,7 +49,7 @@ __all__ = [
     "CounterfactualSummary", "DEFAULT_EDITS", "EDITS", "EMBED_METHODS", "EmbeddingMap", "FAITHFULNESS_METHODS",
     "MAX_PER_SLICE", "MethodTable", "check_methods", "errors_sample", "method_table",
     "NearDuplicate", "Neighbour", "SUMMARY_KINDS", "SetFeatures", "SweepPoint", "audit", "cam_bokeh_groups",
-    "diagnose", "embedding_map", "faithfulness", "file_infos", "filter_slice", "map_frame", "metadata_auc",
+    "diagnose", "embedding_map", "faithfulness", "file_infos", "filter_slice", "header_columns", "map_frame", "metadata_auc",
     "near_duplicates", "neighbours", "parse_edit", "project", "robustness", "sanity", "set_features", "slice_columns",
     "stored_features",
     "slice_metrics", "slice_report",

@@ -151,7 +151,8 @@ def slice_table(ev: Evaluation, threshold: float = CONFIG.threshold) -> pd.DataF
 
 def row_by_path(ev: Evaluation, path: str | None) -> Row | None:
     """The row of ``ev`` for ``path``, or ``None`` (no path, or a stale link)."""
-    return next((r for r in ev.rows if r.path == path), None) if path else None
+    paths = ev.column("path") if path else []
+    return ev.rows[paths.index(path)] if path in paths else None
 
 
 def cam_bokeh_groups(ev: Evaluation, threshold: float = CONFIG.threshold) -> dict[str, dict[str, Any]]:

@@ -18,7 +18,7 @@ from pytorch_grad_cam.metrics.road import NoisyLinearImputer
 
 from ..config import CONFIG
 from ..errors import ImageLoadError
-from ..evaluation import Evaluation, Row, errors_by_loss
+from ..evaluation import Evaluation, Row, errors_by_loss, most_wrong_first
 from ..imaging import load_photo
 from ..model import CAM_METHODS, Margin, Model, predict_and_cam
 from ..progress import Progress
@@ -71,7 +71,7 @@ def check_methods(methods: Sequence[str]) -> None:
 def errors_sample(ev: Evaluation, n: int = 8, threshold: float = CONFIG.threshold) -> list[Row]:
     """The set's ``n`` most wrong errors at ``threshold``; the ``n`` highest-loss rows when it has none."""
     errors = errors_by_loss(ev, threshold)
-    return (errors or sorted(ev.rows, key=lambda r: (-r.loss, r.path)))[:n]
+    return list((errors or most_wrong_first(ev))[:n])
 
 
 def _summary(scores: pd.DataFrame, methods: Sequence[str]) -> pd.DataFrame:

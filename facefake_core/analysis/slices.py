@@ -14,7 +14,8 @@ scipy's multi-sample bootstrap with the Mann-Whitney U statistic, U / (n_fake n_
 
 from __future__ import annotations
 
-import dataclasses
+import hashlib
+import io
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -63,7 +64,7 @@ def quality_bucket(quality: int | None) -> str:
 def file_infos(ev: Evaluation, store: Store | None = None, workers: int = 4) -> dict[str, FileInfo | None]:
     """Header facts of every row's file, by image sha (``None`` for a file that can no longer be read); read once
     and kept in ``store``."""
-    shas = {r.image_sha: r.path for r in ev.rows}
+    shas = dict(zip(ev.column("image_sha"), ev.column("path")))
     known = {h: FileInfo(**d) for h, d in (store.get_file_info(list(shas)) if store else {}).items()}
 
     def one(item: tuple[str, str]) -> tuple[str, FileInfo | None]:
@@ -79,22 +80,59 @@ def file_infos(ev: Evaluation, store: Store | None = None, workers: int = 4) -> 
     return {**known, **fresh}
 
 
-def slice_columns(ev: Evaluation, infos: dict[str, FileInfo | None] | None = None) -> dict[str, list[str]]:
-    """Every slice column of ``ev``: column -> one value per row (``""`` where a row has none), in row order.
+def header_columns(ev: Evaluation, store: Store) -> dict[str, list[str]]:
+    """The derived columns ``format``, ``size`` and ``jpeg_quality`` of every row (``""`` for a file that can no
+    longer be read), in row order: the facts SQLite picks out of the store, the missing ones read by
+    :func:`file_infos` (and stored). They depend on the images' content alone, so the columns themselves are kept in
+    the store under a digest of the rows' image hashes (and the bucket edges): a set opened again reads one blob."""
+    shas = ev.column("image_sha")
+    key = "headers:" + hashlib.sha256(repr((SIZE_EDGES, QUALITY_EDGES, shas)).encode()).hexdigest()
+    if (blob := store.get_derived(key)) is not None:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+            return {k: z[f"{k}_values"][z[f"{k}_codes"]].tolist() for k in ("format", "size", "jpeg_quality")}
+    out = _header_columns(ev, store, shas)
+    if all(out["format"]):  # every file read: nothing that a later read could add
+        coded = {}
+        for k, v in out.items():
+            values, codes = np.unique(np.array(v, dtype=str), return_inverse=True)
+            coded.update({f"{k}_values": values, f"{k}_codes": codes.astype(np.int32)})
+        buf = io.BytesIO()
+        np.savez(buf, **coded)
+        store.put_derived(key, buf.getvalue())
+    return out
+
+
+def _header_columns(ev: Evaluation, store: Store, shas: list[str]) -> dict[str, list[str]]:
+    facts = store.file_facts(shas, ("format", "width", "height", "jpeg_quality"))
+    if len(facts) < len(set(shas)):
+        fresh = file_infos(ev.take([i for i, h in enumerate(shas) if h not in facts]), store)
+        facts.update({h: (i.format, i.width, i.height, i.jpeg_quality) for h, i in fresh.items() if i is not None})
+    buckets = {f: (f[0], size_bucket(f[1], f[2]), quality_bucket(f[3])) for f in set(facts.values())}
+    per_row = [buckets[facts[h]] if h in facts else ("", "", "") for h in shas]
+    return dict(zip(("format", "size", "jpeg_quality"), ([c[k] for c in per_row] for k in range(3))))
+
+
+def slice_columns(ev: Evaluation, infos: dict[str, FileInfo | None] | None = None,
+                  headers: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
+    """Every slice column of ``ev``: column -> one value per row (``""`` where a row has none), in row order; the
+    derived file columns from ``headers`` (:func:`header_columns`) or else ``infos`` (:func:`file_infos`).
 
     A column is kept when it has 2 to :data:`MAX_VALUES` distinct values: one value is no slice (every row of
     this set is PNG, say), and a value per row is an id.
     """
     cand: dict[str, list[str]] = {}
-    for col in sorted({k for r in ev.rows for k in r.meta}):
-        cand[col] = [r.meta.get(col, "") for r in ev.rows]
-    if any(r.focus is not None for r in ev.rows):
-        cand["narrow_dof"] = ["" if r.focus is None else "narrow" if r.focus.narrow_dof else "sharp" for r in ev.rows]
-    if infos is not None:
-        got = [infos.get(r.image_sha) for r in ev.rows]
-        cand["format"] = [i.format if i else "" for i in got]
-        cand["size"] = [size_bucket(i.width, i.height) if i else "" for i in got]
-        cand["jpeg_quality"] = [quality_bucket(i.jpeg_quality) if i else "" for i in got]
+    cand.update(sorted(ev.column("meta").items()))
+    narrow = ev.column("narrow")
+    if (narrow >= 0).any():
+        cand["narrow_dof"] = np.array(["", "sharp", "narrow"])[narrow + 1].tolist()
+    if headers is not None:
+        cand.update(headers)
+    elif infos is not None:
+        got = [infos.get(h) for h in ev.column("image_sha")]
+        facts = {i: (i.format, size_bucket(i.width, i.height), quality_bucket(i.jpeg_quality))
+                 for i in set(got) if i is not None}  # a set holds few distinct header facts
+        per_row = [facts[i] if i is not None else ("", "", "") for i in got]
+        cand["format"], cand["size"], cand["jpeg_quality"] = (list(c) for c in zip(*per_row)) if per_row else ([],) * 3
     return {c: v for c, v in cand.items() if 2 <= len(set(v) - {""}) <= MAX_VALUES}
 
 
@@ -174,8 +212,7 @@ def filter_slice(ev: Evaluation, columns: dict[str, list[str]], column: str, val
     """The evaluation restricted to the rows whose ``column`` (of :func:`slice_columns`) is ``value``."""
     if column not in columns:
         raise ValueError(f"unknown slice column {column!r}; this set has {', '.join(columns) or 'none'}")
-    keep = tuple(r for r, v in zip(ev.rows, columns[column]) if v == value)
-    return dataclasses.replace(ev, rows=keep)
+    return ev.take(np.flatnonzero(np.array(columns[column], dtype=object) == value))
 
 
 def _pct(v: float) -> str:

@@ -16,6 +16,7 @@ from ..imaging.geometry import map_to_photo
 from ..model import Preprocessing
 from .metrics import predict_at
 from .rows import Evaluation, Row
+from .table import take_rows
 
 Cell = tuple[str, str]  # (true class, predicted class)
 
@@ -30,17 +31,23 @@ def by_loss(rows: Sequence[Row]) -> list[Row]:
     return sorted(rows, key=lambda r: (-r.loss, r.path))
 
 
-def _most_wrong(ev: Evaluation, keep: np.ndarray) -> list[Row]:
-    """The rows where ``keep`` (boolean, in row order) is true, in :func:`by_loss` order, sorted in numpy."""
+def _most_wrong(ev: Evaluation, keep: np.ndarray) -> Sequence[Row]:
+    """The rows where ``keep`` (boolean, in row order) is true, in :func:`by_loss` order, sorted in numpy (a list, or
+    still unread rows of a lazy evaluation: a page reads only those it shows)."""
     idx = np.flatnonzero(keep)
     if not len(idx):
         return []
-    paths = np.array([ev.rows[i].path for i in idx], dtype=str)
+    paths = np.array(ev.column("path"), dtype=str)[idx]
     order = np.lexsort((paths, -ev.losses()[idx]))  # the last key sorts first; both sorts are stable
-    return [ev.rows[i] for i in idx[order]]
+    return take_rows(ev.rows, idx[order])
 
 
-def rows_in_cell(ev: Evaluation, threshold: float, true: str, pred: str) -> list[Row]:
+def most_wrong_first(ev: Evaluation) -> Sequence[Row]:
+    """Every row of ``ev`` in :func:`by_loss` order (sorted in numpy; see :func:`_most_wrong`)."""
+    return _most_wrong(ev, np.ones(len(ev.rows), bool))
+
+
+def rows_in_cell(ev: Evaluation, threshold: float, true: str, pred: str) -> Sequence[Row]:
     """The rows whose true class is ``true`` and whose decision at ``threshold`` is ``pred``, most-wrong first.
 
     Raises:
@@ -53,14 +60,15 @@ def rows_in_cell(ev: Evaluation, threshold: float, true: str, pred: str) -> list
     return _most_wrong(ev, (labels == true) & (decided == pred))
 
 
-def errors_by_loss(ev: Evaluation, threshold: float) -> list[Row]:
+def errors_by_loss(ev: Evaluation, threshold: float) -> Sequence[Row]:
     """Every row misclassified at ``threshold``, most-wrong first."""
     return _most_wrong(ev, np.array(ev.labels(), dtype=str) != np.array(decisions(ev, threshold), dtype=str))
 
 
 def find_row(ev: Evaluation, image_sha: str) -> Row | None:
     """The row of an image by its content hash, or ``None`` (e.g. a stale deep link)."""
-    return next((r for r in ev.rows if r.image_sha == image_sha), None)
+    shas = ev.column("image_sha")
+    return ev.rows[shas.index(image_sha)] if image_sha in shas else None
 
 
 def stored_cam(row: Row, cls: str | None = None) -> np.ndarray:

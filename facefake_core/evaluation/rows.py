@@ -5,8 +5,10 @@ rows' probabilities, read into arrays once.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +19,7 @@ from .calibration import BestThreshold, Calibration, best_threshold, calibration
 from .hardset import Item
 from .metrics import Metrics, compute, positive_class
 from .store import StoredResult
+from .table import LazyRows, columns_of, take_rows
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ class Evaluation:
     model_sha: str
     vocab: tuple[str, ...]
     source: str
-    rows: tuple[Row, ...]
+    rows: Sequence[Row]  # a tuple, or the LazyRows that evaluate() returns (rows read from the store when asked for)
     errors: tuple[Row, ...]
     computed: int
     reused: int
@@ -106,13 +109,21 @@ class Evaluation:
         return positive_class(self.vocab)
 
     @functools.cached_property
-    def _columns(self) -> dict[str, np.ndarray]:
-        """The rows' P(positive), true class and loss as arrays, read from the rows once (a page asks for them
-        many times, and 100,000 rows take a noticeable time to walk); callers get copies."""
-        rows = self.rows
-        return {"p_pos": np.array([r.probs[self.positive] for r in rows], float),
-                "label": np.array([r.label for r in rows], dtype=str),
-                "loss": np.array([r.loss for r in rows], float)}
+    def _columns(self) -> dict:
+        """The columns a page reads (:func:`~.table.columns_of`), read once (a page asks for them many times, and
+        100,000 rows take a noticeable time to walk, or to read from the store); callers get copies."""
+        return columns_of(self.rows, self.positive)
+
+    def column(self, name: str) -> np.ndarray | list:
+        """A copy of one of :func:`~.table.columns_of`'s columns (``path``, ``image_sha``, ``meta``, ``narrow``
+        ...), in row order, without reading the rows of a lazy evaluation."""
+        value = self._columns[name]
+        return {k: list(v) for k, v in value.items()} if isinstance(value, dict) else value.copy()
+
+    def take(self, idx: Sequence[int] | np.ndarray) -> "Evaluation":
+        """The evaluation restricted to the rows at positions ``idx`` (in that order); a lazy one stays lazy."""
+        rows = take_rows(self.rows, idx)
+        return dataclasses.replace(self, rows=rows if isinstance(rows, LazyRows) else tuple(rows))
 
     def p_pos(self) -> np.ndarray:
         """P(positive) of each row, in row order (float ``(n,)``)."""
@@ -126,19 +137,32 @@ class Evaluation:
         """Each row's :attr:`Row.loss` (cross-entropy of the true class), in row order (float ``(n,)``)."""
         return self._columns["loss"].copy()
 
+    @functools.cached_property
+    def _memo(self) -> dict:
+        """Metrics, calibration and best threshold already computed (a page asks for them more than once per run,
+        and each takes a noticeable time at 100,000 rows); the evaluation never changes, so neither do they."""
+        return {}
+
+    def _remember(self, key: tuple, make):
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
+
     def metrics(self, threshold: float = CONFIG.threshold) -> Metrics:
-        return compute(self._columns["label"], self._columns["p_pos"], self.vocab, threshold)
+        return self._remember(("metrics", threshold), lambda: compute(
+            self._columns["label"], self._columns["p_pos"], self.vocab, threshold))
 
     def y(self) -> np.ndarray:
         """1 for each row of the positive class (fake), else 0, in row order."""
         return (self._columns["label"] == self.positive).astype(int)
 
     def calibration(self) -> Calibration:
-        return calibration(self.y(), self.p_pos())
+        return self._remember(("calibration",), lambda: calibration(self.y(), self.p_pos()))
 
     def best_threshold(self, near: float = CONFIG.threshold) -> BestThreshold:
         negative = next(v for v in self.vocab if v != self.positive)
-        return best_threshold(self.y(), self.p_pos(), self.positive, negative, near)
+        return self._remember(("best", near), lambda: best_threshold(self.y(), self.p_pos(), self.positive,
+                                                                     negative, near))
 
     def to_dict(self, threshold: float = CONFIG.threshold) -> dict:
         return {**self.metrics(threshold).to_dict(), "calibration": self.calibration().to_dict(),

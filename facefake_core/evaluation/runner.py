@@ -16,6 +16,7 @@ import dataclasses
 import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -29,20 +30,27 @@ from ..progress import Progress
 from .hardset import HardSet, Item, check_duplicates, discover
 from .lanes import Batch, batches_of, cpu_lanes, decode_workers, in_lanes, pipelined
 from .rows import Evaluation, Row
+from . import snapshot
+from .snapshot import Stat
+from .table import LazyRows, RowColumns
 from .store import Store, StoredResult
 
 
 
-def _hash_items(items: Sequence[Item], store: Store, pool: ThreadPoolExecutor) -> tuple[dict[str, str], dict[str, str]]:
-    """path -> sha256 for readable files, path -> error for the rest; known hashes come from the store."""
+def _hash_items(items: Sequence[Item], store: Store, pool: ThreadPoolExecutor
+                ) -> tuple[dict[str, str], dict[str, str], dict[str, Stat]]:
+    """path -> sha256 for readable files, path -> error for the rest, and path -> :func:`~.snapshot.file_stat`
+    taken before the file was hashed; known hashes come from the store."""
     import hashlib
 
     stats: dict[str, tuple[int, int]] = {}
+    full: dict[str, Stat] = {}
     errors: dict[str, str] = {}
     for it in items:
         try:
             st = os.stat(it.path)
             stats[it.path] = (st.st_size, st.st_mtime_ns)
+            full[it.path] = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
         except OSError:
             pass  # read_bytes below words the error
     known = store.get_hashes(stats)
@@ -61,7 +69,7 @@ def _hash_items(items: Sequence[Item], store: Store, pool: ThreadPoolExecutor) -
             known[path] = sha
             fresh.append((path, *stats[path], sha))
     store.put_hashes(fresh)
-    return known, errors
+    return known, errors, full
 
 
 def _prepare(model: Model, path: str, with_focus: bool, known=None):
@@ -229,6 +237,11 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
             (default: on accelerators, so that the measures never stall the model; on the CPU they run in the lanes,
             on the photo already decoded).
 
+    Returns:
+        The :class:`Evaluation`; its ``rows`` are a :class:`~.table.LazyRows` (columns in memory, full rows read from
+        the store when asked for). A set evaluated before, with nothing changed since, is read back from its columnar
+        copy (:mod:`.snapshot`) with one ``stat`` per file; an evaluation that leaves nothing to do writes one.
+
     Raises:
         HardSetError: the set's layout cannot be evaluated (before any model work).
         EngineError: an unknown engine, or Ray missing or unreachable.
@@ -239,18 +252,28 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
         from .ray_engine import connect
 
         connect(address)
-    hs = source if isinstance(source, HardSet) else discover(source, model.vocab)
     store = store or Store()
     sha = model.info.sha256
+    key = None if isinstance(source, HardSet) else os.path.abspath(Path(source).expanduser())
+    manifest = snapshot.source_stat(key) if key else None  # before the manifest is read
+    copied = snapshot.load(store, sha, key, model.vocab) if key else None
+    if copied is not None:  # nothing changed since an evaluation that left nothing to do: its columns
+        if progress:
+            progress(0, 0, "evaluating")
+        return Evaluation(sha, model.vocab, str(Path(source).expanduser()), _lazy(model, store, copied, {}), (),
+                          computed=0, reused=len(copied), engine=engine)
+    hs = source if isinstance(source, HardSet) else discover(source, model.vocab)
     batch_size = batch_size or default_batch_size(model.device)
     with ThreadPoolExecutor(max_workers=workers or decode_workers()) as pool:
-        hashes, read_errors = _hash_items(hs.items, store, pool)
+        hashes, read_errors, stats = _hash_items(hs.items, store, pool)
         check_duplicates(hashes, hs.items)
-        stored = store.get_results(sha, list(hashes.values()))
+        cols = store.result_columns(sha, list(hashes.values()))  # what the store holds, without CAMs or focus dicts
+        have = set(cols["image_sha"])
         # Rows whose focus measures are missing or from an older rule get them after the model work, without any.
-        refocus = [h for h, r in stored.items() if (r.focus or {}).get("focus_version") != FOCUS_VERSION] \
+        refocus = [h for h, v in zip(cols["image_sha"], cols["focus_version"]) if v != FOCUS_VERSION] \
             if with_focus else []
-        todo = list({h: p for p, h in hashes.items() if h not in stored}.items())  # each new content once
+        stored: dict[str, StoredResult] = {}  # full records of the rows this run works on: new ones, ones refocused
+        todo = list({h: p for p, h in hashes.items() if h not in have}.items())  # each new content once
         todo = [(p, h) for h, p in todo]
         decode_errors: dict[str, str] = {}
         total, done = len(todo), 0
@@ -296,31 +319,69 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
             refocus += [h for _, h in todo if h in stored]
         path_of = {h: p for p, h in hashes.items()}
         if refocus:
+            stored.update(store.get_results(sha, [h for h in refocus if h not in stored]))
             stored.update(_fill_focus(model, store, [(path_of[h], h, stored[h]) for h in refocus], known, pool,
                                       progress))
-        fresh = {h for _, h in todo}
-        no_cams = sorted(h for h, r in stored.items() if h not in fresh and r.class_cams is None) if with_cam else []
+        no_cams = sorted(h for h, c in zip(cols["image_sha"], cols["class_cams"]) if not c) if with_cam else []
         if no_cams:
             def write_cams(out: list) -> None:
                 store.put_class_cams(sha, [(h, cams) for h, cams, _ in out])
                 store.put_features(sha, [(h, f) for h, _, f in out if f is not None])
-                stored.update({h: dataclasses.replace(stored[h], class_cams=cams) for h, cams, _ in out})
+                stored.update({h: dataclasses.replace(stored[h], class_cams=cams) for h, cams, _ in out if h in stored})
 
             _fill(model, [(path_of[h], h) for h in no_cams], batch_size, pool, progress, "filling every class's CAM",
                   lambda b, p: _run_class_cams(model, split, b, p), write_cams)
-        lacking = [h for h in stored if h not in fresh] if head_split(model.net) is not None else []
-        lacking = sorted(set(lacking) - store.has_features(sha, lacking))
+        lacking = sorted(h for h, f in zip(cols["image_sha"], cols["features"]) if not f) \
+            if head_split(model.net) is not None else []
         if lacking:
             _fill(model, [(path_of[h], h) for h in lacking], batch_size, pool, progress, "filling features",
                   lambda b, p: _run_features(model, b, p), lambda feats: store.put_features(sha, feats))
-    rows, errors = [], []
-    for it in hs.items:
-        err = read_errors.get(it.path) or decode_errors.get(it.path)
-        h = hashes.get(it.path)
-        if err or h not in stored:
-            errors.append(Row(it.path, it.label, it.style, h or "", meta=it.meta,
-                              error=err or f"{os.path.basename(it.path)}: unreadable"))
-            continue
-        rows.append(Row.from_stored(it, h, stored[h]))
-    return Evaluation(sha, model.vocab, hs.source, tuple(rows), tuple(errors), computed=total - len(decode_errors),
+        if todo or refocus or no_cams or lacking:  # the store's columns again, with what this run wrote
+            cols = store.result_columns(sha, list(hashes.values()))
+    rows, errors = _rows(model, store, hs, hashes, cols, stored, {**read_errors, **decode_errors})
+    done = not errors and all(cols["class_cams"]) and all(cols["features"]) \
+        and all(v == FOCUS_VERSION for v in cols["focus_version"])
+    if key and done:  # nothing left to do: the next open of this set reads these columns back (snapshot.py)
+        snapshot.save(store, sha, key, cols["generation"], rows.columns, [stats[p] for p in rows.columns.paths],
+                      manifest)
+    return Evaluation(sha, model.vocab, hs.source, rows, tuple(errors), computed=total - len(decode_errors),
                       reused=len(rows) - (total - len(decode_errors)), engine=engine)
+
+
+def _rows(model: Model, store: Store, hs: HardSet, hashes: dict[str, str], cols: dict, held: dict[str, StoredResult],
+          errors: dict[str, str]) -> tuple[LazyRows, list[Row]]:
+    """The set's rows, as columns read from the store (:class:`LazyRows`), and the error rows of files that could not
+    be read or decoded, or whose row the store does not hold. ``held``: the records this run computed or changed,
+    kept as they are (a refocused file that cannot be decoded any more shows no focus measures, while the store keeps
+    its old ones); the rows it reused are read from the store when asked for."""
+    at = {h: i for i, h in enumerate(cols["image_sha"])}
+    good, idx, bad = [], [], []
+    for it in hs.items:
+        h = hashes.get(it.path)
+        i = at.get(h) if it.path not in errors else None
+        if i is None:
+            bad.append(Row(it.path, it.label, it.style, h or "", meta=it.meta,
+                           error=errors.get(it.path) or f"{os.path.basename(it.path)}: unreadable"))
+        else:
+            good.append(it)
+            idx.append(i)
+    vocab, probs = tuple(model.vocab), cols["probs"]
+    p = np.array([[probs[i][c] for c in vocab] for i in idx], float).reshape(len(idx), len(vocab))
+    narrow = np.array([-1 if v is None else int(v) for v in cols["narrow_dof"]], np.int8)
+    shas = [cols["image_sha"][i] for i in idx]
+    gone = [at[h] for h, r in held.items() if h in at and not r.focus]  # no focus measures here, whatever is stored
+    narrow[gone] = -1
+    table = RowColumns.of(good, shas, vocab, p, narrow[np.asarray(idx, np.intp)])
+    return _lazy(model, store, table, held), bad
+
+
+def _lazy(model: Model, store: Store, table: RowColumns, held: dict[str, StoredResult]) -> LazyRows:
+    """Rows read from the store when asked for, but those of ``held``, as this run holds them."""
+    sha = model.info.sha256
+
+    def fetch(keys: list[str]) -> dict[str, StoredResult]:  # this run's records as it holds them, the rest stored
+        got = {h: held[h] for h in keys if h in held}
+        rest = [h for h in keys if h not in got]
+        return {**got, **store.get_results(sha, rest)} if rest else got
+
+    return LazyRows(table, fetch, Row.from_stored)

@@ -14,15 +14,15 @@ Schema versions (``PRAGMA user_version``): 1 had ``results``, ``focus``, ``file_
 (migrated in place, see above). 3 adds ``class_cams``, the CAM grid of every class beside each result (whose
 ``cam`` stays the predicted class's); a table of its own, so code that only knows schema 2 still reads and writes
 ``results``. Opening an older store only creates the new, empty tables (nothing stored is rewritten or lost); the
-next evaluation fills in the features and every-class CAMs of rows stored without them.
+next evaluation fills in the features and every-class CAMs of rows stored without them. 4 adds the
+columnar copies of evaluations (:mod:`.snapshot`) and the per-model ``generations`` that triggers on ``results``,
+``class_cams`` and ``features`` count up (any writer's change, this code's or an older one's, makes a copy stale).
+The tables themselves are in :mod:`.schema`.
 """
 
 from __future__ import annotations
 
-import functools
-import io
 import json
-import math
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -33,87 +33,10 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from ..config import CONFIG
+from .blobs import from_npy as _from_npy, to_npy as _npy
+from .schema import SCHEMA as _SCHEMA, SCHEMA_VERSION, TRIGGERS, TRIAGE_V2 as _TRIAGE_V2
 
 MARKS = ("label wrong", "model wrong", "unsure")
-SCHEMA_VERSION = 3
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS results (
-    model_sha TEXT NOT NULL,
-    image_sha TEXT NOT NULL,
-    probs TEXT NOT NULL,          -- JSON {class: probability}
-    cam BLOB,                     -- float32 .npy of the layer grid, un-normalised
-    cam_layer TEXT,
-    focus TEXT,                   -- JSON of focus measures, or NULL
-    created REAL NOT NULL,
-    PRIMARY KEY (model_sha, image_sha)
-);
-CREATE TABLE IF NOT EXISTS class_cams (
-    model_sha TEXT NOT NULL,
-    image_sha TEXT NOT NULL,
-    cams BLOB NOT NULL,           -- float32 .npy (n_classes, h, w): every class's grid, in the order of probs' keys
-    PRIMARY KEY (model_sha, image_sha)
-);
-CREATE TABLE IF NOT EXISTS focus (
-    image_sha TEXT NOT NULL,
-    version INTEGER NOT NULL,     -- the focus rule's version (FOCUS_VERSION)
-    measures TEXT NOT NULL,       -- JSON of the focus measures
-    block_map BLOB NOT NULL,      -- float32 .npy of the block map
-    PRIMARY KEY (image_sha, version)
-);
-CREATE TABLE IF NOT EXISTS file_hashes (
-    path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, sha TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS file_info (
-    image_sha TEXT PRIMARY KEY,
-    info TEXT NOT NULL            -- JSON of the header facts (format, size, bytes, JPEG quality, subsampling)
-);
-CREATE TABLE IF NOT EXISTS image_hashes (image_sha TEXT, version INTEGER, hashes BLOB, PRIMARY KEY(image_sha, version));
-CREATE TABLE IF NOT EXISTS edit_results (
-    model_sha TEXT NOT NULL,
-    image_sha TEXT NOT NULL,
-    edit TEXT NOT NULL,           -- the robustness edit (jpeg, blur, downscale, background_blur)
-    value REAL NOT NULL,
-    probs TEXT NOT NULL,          -- JSON {class: probability} of the edited image
-    PRIMARY KEY (model_sha, image_sha, edit, value)
-);
-CREATE TABLE IF NOT EXISTS features (
-    model_sha TEXT NOT NULL,
-    image_sha TEXT NOT NULL,
-    dim INTEGER NOT NULL,
-    vec BLOB NOT NULL,            -- little-endian float16: the input of the head's final Linear
-    PRIMARY KEY (model_sha, image_sha)
-);
-CREATE TABLE IF NOT EXISTS projections (
-    model_sha TEXT NOT NULL,
-    key TEXT NOT NULL,            -- method, parameters and a digest of the images, in order
-    coords BLOB NOT NULL,         -- float32 .npy of shape (n, 2)
-    created REAL NOT NULL,
-    PRIMARY KEY (model_sha, key)
-);
-CREATE TABLE IF NOT EXISTS triage (
-    owner TEXT NOT NULL DEFAULT '',  -- '' in local mode; a visitor's or user's key in public mode
-    model_sha TEXT NOT NULL,
-    image_sha TEXT NOT NULL,
-    mark TEXT NOT NULL,
-    path TEXT,
-    label TEXT,
-    updated REAL NOT NULL,
-    PRIMARY KEY (owner, model_sha, image_sha)
-);
-"""
-
-#: Stores from before triage owners: the same columns without ``owner``; their rows become owner ``''``.
-_TRIAGE_V2 = """
-CREATE TABLE triage_v2 (
-    owner TEXT NOT NULL DEFAULT '', model_sha TEXT NOT NULL, image_sha TEXT NOT NULL, mark TEXT NOT NULL,
-    path TEXT, label TEXT, updated REAL NOT NULL, PRIMARY KEY (owner, model_sha, image_sha)
-);
-INSERT INTO triage_v2 (owner, model_sha, image_sha, mark, path, label, updated)
-    SELECT '', model_sha, image_sha, mark, path, label, updated FROM triage;
-DROP TABLE triage;
-ALTER TABLE triage_v2 RENAME TO triage;
-"""
 
 
 @dataclass(frozen=True)
@@ -126,38 +49,6 @@ class StoredResult:
     cam_layer: str | None
     focus: dict | None
     class_cams: np.ndarray | None = None
-
-
-def _npy(arr: np.ndarray | None) -> bytes | None:
-    if arr is None:
-        return None
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(arr, np.float32), allow_pickle=False)
-    return buf.getvalue()
-
-
-@functools.lru_cache(maxsize=64)
-def _npy_header(header: bytes) -> tuple[np.dtype, tuple[int, ...], str, int, int]:
-    """``(dtype, shape, order, data offset, item count)`` of a .npy blob's header, parsed by numpy (once per
-    distinct header: every CAM grid of a model has the same one)."""
-    f = io.BytesIO(header)
-    np.lib.format.read_magic(f)  # version 1.0, checked by the caller
-    shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-    return dtype, shape, "F" if fortran else "C", f.tell(), math.prod(shape)
-
-
-def _from_npy(blob: bytes | None) -> np.ndarray | None:
-    """The array of a .npy blob, as ``np.load`` gives it (a writable copy); parsing numpy's header costs more than
-    the data of a small grid, so parsed headers are kept (a 100,000-row set is read in a fraction of a second)."""
-    if blob is None:
-        return None
-    if blob[6:7] != b"\x01" or len(blob) < 10:  # version 1.0 only (what np.save writes for small headers)
-        return np.load(io.BytesIO(blob), allow_pickle=False)
-    end = 10 + int.from_bytes(blob[8:10], "little")
-    dtype, shape, order, offset, count = _npy_header(blob[:end])
-    if dtype.hasobject:
-        return np.load(io.BytesIO(blob), allow_pickle=False)  # refused there, with numpy's own error
-    return np.frombuffer(blob, dtype, count, offset).reshape(shape, order=order).copy(order="K")
 
 
 def _select_in(con: sqlite3.Connection, sql: str, params: Sequence, keys: Sequence[str]) -> Iterator[tuple]:
@@ -185,7 +76,7 @@ class Store:
             try:
                 with self._connect() as con:
                     con.execute("PRAGMA journal_mode=WAL")
-                    con.executescript(_SCHEMA)
+                    con.executescript(_SCHEMA + TRIGGERS)
                     con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 self._migrate_triage()
                 break
@@ -236,6 +127,51 @@ class Store:
                 out[sha] = StoredResult(json.loads(probs), _from_npy(cam), layer, json.loads(focus) if focus else None,
                                         _from_npy(cams))
         return out
+
+    def result_columns(self, model_sha: str, image_shas: Sequence[str]) -> dict[str, list]:
+        """Stored results of one model for the given images as columns, without their CAM grids or focus dicts
+        (what a page aggregates over 100,000 rows; full records come from :meth:`get_results`).
+
+        Returns:
+            ``{"image_sha", "probs" (the dicts), "focus_version" and "narrow_dof" (from the focus dict, ``None``
+            without one), "class_cams" and "features" (whether stored)}``, one entry per stored row, and
+            ``"generation"``: the model's generation these rows are at (see :mod:`.schema`).
+        """
+        q = ("SELECT r.image_sha, r.probs, json_extract(r.focus, '$.focus_version'), json_extract(r.focus, "
+             "'$.narrow_dof'), c.image_sha IS NOT NULL, f.image_sha IS NOT NULL FROM results r "
+             "LEFT JOIN class_cams c ON c.model_sha = r.model_sha AND c.image_sha = r.image_sha "
+             "LEFT JOIN features f ON f.model_sha = r.model_sha AND f.image_sha = r.image_sha "
+             "WHERE r.model_sha=? AND r.image_sha IN ({})")
+        with self._connect() as con:
+            con.execute("BEGIN")  # one read transaction: the generation is the one these rows are at
+            generation = self._generation(con, model_sha)
+            got = list(_select_in(con, q, [model_sha], image_shas))
+        shas, probs, version, narrow, cams, feats = (list(c) for c in zip(*got)) if got else ([],) * 6
+        # One parse of all the probabilities (json's C parser, the very floats json.loads gives row by row).
+        return {"image_sha": shas, "probs": json.loads("[" + ",".join(probs) + "]"), "focus_version": version,
+                "narrow_dof": narrow, "class_cams": [bool(c) for c in cams], "features": [bool(f) for f in feats],
+                "generation": generation}
+
+    @staticmethod
+    def _generation(con: sqlite3.Connection, model_sha: str) -> str:
+        """The model's generation and SQLite's schema version (a dropped or recreated table changes it)."""
+        row = con.execute("SELECT n FROM generations WHERE model_sha=?", (model_sha,)).fetchone()
+        return f"{0 if row is None else row[0]}/{con.execute('PRAGMA schema_version').fetchone()[0]}"
+
+    # -- columnar copies of evaluations (snapshot.py), valid at the model's generation they were written at -------
+    def get_columns_copy(self, model_sha: str, source: str) -> bytes | None:
+        """The copy of ``source``'s columns under the model, if one is stored at the model's current generation."""
+        with self._connect() as con:
+            con.execute("BEGIN")
+            row = con.execute("SELECT stamp, data FROM evaluation_columns WHERE model_sha=? AND source=?",
+                              (model_sha, source)).fetchone()
+            current = self._generation(con, model_sha)
+        return row[1] if row is not None and row[0] == current else None
+
+    def put_columns_copy(self, model_sha: str, source: str, generation: str, data: bytes) -> None:
+        with self._connect() as con:
+            con.execute("INSERT OR REPLACE INTO evaluation_columns VALUES (?,?,?,?,?)",
+                        (model_sha, source, generation, data, time.time()))
 
     def put_results(self, model_sha: str, rows: Iterable[tuple], features: Iterable[tuple[str, np.ndarray]] = ()) -> int:
         """Write ``(image_sha, probs, cam, cam_layer, focus[, class_cams])`` rows, and the ``(image_sha, vector)``
@@ -348,7 +284,26 @@ class Store:
     def get_file_info(self, image_shas: Sequence[str]) -> dict[str, dict]:
         q = "SELECT image_sha, info FROM file_info WHERE image_sha IN ({})"
         with self._connect() as con:
-            return {sha: json.loads(info) for sha, info in _select_in(con, q, [], image_shas)}
+            got = list(_select_in(con, q, [], image_shas))
+        return dict(zip([sha for sha, _ in got], json.loads("[" + ",".join(info for _, info in got) + "]")))
+
+    def get_derived(self, key: str) -> bytes | None:
+        """Columns derived from images' content alone (``derived_columns``), stored under ``key``."""
+        with self._connect() as con:
+            row = con.execute("SELECT data FROM derived_columns WHERE key=?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def put_derived(self, key: str, data: bytes) -> None:
+        with self._connect() as con:
+            con.execute("INSERT OR REPLACE INTO derived_columns VALUES (?,?)", (key, data))
+
+    def file_facts(self, image_shas: Sequence[str], keys: Sequence[str]) -> dict[str, tuple]:
+        """image sha -> the values of some header facts (``None`` where absent), picked out by SQLite (no JSON
+        parsed here): what a slice table needs of 100,000 files."""
+        picks = ", ".join(f"json_extract(info, '$.{k}')" for k in keys)
+        q = f"SELECT image_sha, {picks} FROM file_info WHERE image_sha IN ({{}})"
+        with self._connect() as con:
+            return {r[0]: r[1:] for r in _select_in(con, q, [], image_shas)}
 
     def put_file_info(self, rows: Iterable[tuple[str, dict]]) -> None:
         with self._connect() as con:

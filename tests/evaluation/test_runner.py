@@ -336,6 +336,6 @@ def test_a_schema_2_store_opens_with_nothing_lost(tmp_path):
         con.execute("PRAGMA user_version=2")
     store = Store(path)
     with sqlite3.connect(path) as con:
-        assert con.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 4  # migrated to the current schema (4: the columnar copies)
     got = store.get_results("m", ["a"])["a"]
     assert got.probs == {"fake": 0.3, "real": 0.7} and np.array_equal(got.cam, np.ones((2, 2))) and got.class_cams is None
