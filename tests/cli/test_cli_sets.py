@@ -51,6 +51,26 @@ def test_evaluate_json_has_calibration_best_threshold_and_slices(capsys, learner
     assert {v: s["n"] for v, s in data["slices"]["format"].items()} == {"JPEG": 4, "PNG": 4}
 
 
+def test_evaluate_leaves_the_pages_header_columns_in_the_store(capsys, learner_pkl, manifest_set, tmp_path):
+    """The Hard set page's first open of a set the CLI evaluated reads its slice table's header columns back (one
+    blob) instead of every file's header facts; they are the columns the files' own headers give."""
+    import sqlite3
+
+    from facefake_core import evaluate, load_model
+    from facefake_core.analysis import file_infos, header_columns, slice_columns
+    from facefake_core.evaluation import Store
+
+    db = tmp_path / "s.sqlite"
+    code, _, _ = run(capsys, "evaluate", str(manifest_set), "--model", str(learner_pkl), "--json", "--store", str(db))
+    assert code == 0
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT COUNT(*) FROM derived_columns").fetchone()[0] == 1
+        con.execute("DELETE FROM file_info")  # so the columns below can only come from the stored blob
+    ev = evaluate(load_model(str(learner_pkl)), str(manifest_set), store=Store(db))
+    cached = header_columns(ev, Store(db))
+    assert slice_columns(ev, headers=cached) == slice_columns(ev, file_infos(ev))  # as read from the files now
+
+
 def test_robustness_json_and_its_none_point(capsys, learner_pkl, manifest_set, tmp_path):
     store = str(tmp_path / "s.sqlite")
     code, out, _ = run(capsys, "evaluate", str(manifest_set), "--model", str(learner_pkl), "--json", "--store", store,
