@@ -177,15 +177,9 @@ def evaluation(mdl: Model, source: str) -> Evaluation | None:
 
 
 def run_evaluation(mdl: Model, source: str, progress: Progress | None = None, engine: str = "local") -> Evaluation:
-    """Evaluate ``source`` (reusing the store, so known images cost nothing) on ``engine`` and remember the result.
-    The slice table's header columns are worked out with it (and kept in the store), not on the page's first open."""
-    def run() -> Evaluation:
-        ev = _evaluate(mdl, source, store=store(), progress=progress, engine=engine)
-        if len(ev.rows):
-            analysis.header_columns(ev, store())
-        return ev
-
-    return _evaluations().compute((mdl.info.sha256, source), run, refresh=True)
+    """Evaluate ``source`` (reusing the store, so known images cost nothing) on ``engine`` and remember the result."""
+    return _evaluations().compute((mdl.info.sha256, source), lambda: _evaluate(
+        mdl, source, store=store(), progress=progress, engine=engine), refresh=True)
 
 
 @st.cache_data(max_entries=1024, show_spinner=False)

@@ -54,8 +54,7 @@ def cmd_evaluate(args, progress) -> int:
     ev = evaluate(model, hard_set(args, model.vocab), store=store, batch_size=args.batch_size, progress=progress,
                   with_focus=not args.no_focus, engine=args.engine, address=args.address)
     m = ev.metrics(args.threshold)
-    # the slice columns as the Hard set page reads them; their header columns are kept in the store, so the page's
-    # first open of this set reads one blob instead of 100,000 files' header facts
+    # the slice columns as the Hard set page reads them (evaluate stored their header columns)
     cols = slice_columns(ev, headers=header_columns(ev, store)) if ev.rows else {}
     slices = slice_report(ev, args.threshold, ci=not args.no_ci, cols=cols) if ev.rows else {}
     data = {**ev.to_dict(args.threshold), "slices": slices}

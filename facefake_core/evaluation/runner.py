@@ -28,6 +28,7 @@ from ..imaging.photo import decode, read_bytes
 from ..model import Model, SplitModel, default_batch_size, forward_features, head_split, predict_and_cam
 from ..progress import Progress
 from .hardset import HardSet, Item, check_duplicates, discover
+from .headers import header_columns
 from .lanes import Batch, batches_of, cpu_lanes, decode_workers, in_lanes, pipelined
 from .rows import Evaluation, Row
 from . import snapshot
@@ -341,11 +342,13 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
     rows, errors = _rows(model, store, hs, hashes, cols, stored, {**read_errors, **decode_errors})
     done = not errors and all(cols["class_cams"]) and all(cols["features"]) \
         and all(v == FOCUS_VERSION for v in cols["focus_version"])
+    ev = Evaluation(sha, model.vocab, hs.source, rows, tuple(errors), computed=total - len(decode_errors),
+                    reused=len(rows) - (total - len(decode_errors)), engine=engine)
     if key and done:  # nothing left to do: the next open of this set reads these columns back (snapshot.py)
         snapshot.save(store, sha, key, cols["generation"], rows.columns, [stats[p] for p in rows.columns.paths],
                       manifest)
-    return Evaluation(sha, model.vocab, hs.source, rows, tuple(errors), computed=total - len(decode_errors),
-                      reused=len(rows) - (total - len(decode_errors)), engine=engine)
+        header_columns(ev, store)  # and the slice table's header columns, stored under the images' hashes
+    return ev
 
 
 def _rows(model: Model, store: Store, hs: HardSet, hashes: dict[str, str], cols: dict, held: dict[str, StoredResult],

@@ -52,8 +52,9 @@ def test_evaluate_json_has_calibration_best_threshold_and_slices(capsys, learner
 
 
 def test_evaluate_leaves_the_pages_header_columns_in_the_store(capsys, learner_pkl, manifest_set, tmp_path):
-    """The Hard set page's first open of a set the CLI evaluated reads its slice table's header columns back (one
-    blob) instead of every file's header facts; they are the columns the files' own headers give."""
+    """The Hard set page's first open of an evaluated set reads its slice table's header columns back (one blob)
+    instead of every file's header facts; they are the columns the files' own headers give, and the CLI's slices
+    are computed from them as the page's are."""
     import sqlite3
 
     from facefake_core import evaluate, load_model
