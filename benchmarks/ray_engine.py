@@ -109,11 +109,11 @@ def make_set(cache: Path, n: int) -> Path:
                 Image.fromarray(variant(img, i // UNIQUE)).save(name(i)[2], quality=92)
     view = cache / f"n{n}"
     for i in range(n):  # a folder of links, so that every --n reuses one pool of files
-        label, style = ("fake", "real")[i % 2], ("casual", "studio")[(i // 2) % 2]
-        link = view / label / f"{style}_{i:05d}.jpg"
+        label, _, target = name(i)
+        link = view / label / target.name
         if not link.exists():
             link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(pool / label / link.name)
+            link.symlink_to(target)
     return view
 
 

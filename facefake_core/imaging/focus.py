@@ -268,14 +268,14 @@ def _sharpness_box(level: np.ndarray, focused: np.ndarray, shape: tuple[int, int
     return clip_box((x * sx, y * sy, (x + bw) * sx, (y + bh) * sy), *shape)
 
 
-def _subject(box: Box, torso_width: float, grid: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
+def _subject(box: Box, grid: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
     """Blocks (bool grid) of the subject: the box grown by BG_MARGIN, and the body band below it."""
     (gh, gw), (h, w) = grid, shape
     x0, y0, x1, y1 = box
     mx, my = (x1 - x0) * BG_MARGIN, (y1 - y0) * BG_MARGIN
     cy, cx = (np.arange(gh) + 0.5) * h / gh, (np.arange(gw) + 0.5) * w / gw  # block centres, working px
     grown = ((cy >= y0 - my) & (cy < y1 + my))[:, None] & ((cx >= x0 - mx) & (cx < x1 + mx))[None, :]
-    half = (x1 - x0) * torso_width / 2
+    half = (x1 - x0) * SUBJECT_TORSO_WIDTH / 2
     body = (cy >= y1)[:, None] & (np.abs(cx - (x0 + x1) / 2) < half)[None, :]
     return grown | body
 
@@ -322,7 +322,7 @@ def measure_focus(img: np.ndarray) -> FocusMeasures:
     face_sharp = min(float(face_detail), IN_FOCUS_DETAIL)
     face_hf = float(hf_e[inner].mean())
 
-    subject = _subject(box, SUBJECT_TORSO_WIDTH, blocks.shape, (h, w))
+    subject = _subject(box, blocks.shape, (h, w))
     background = ~subject if (~subject).any() else np.ones_like(subject)  # subject fills the frame: use it all
     bg_sharp = min(float(np.median(blocks[background])), IN_FOCUS_DETAIL)
     bg_hf = float(np.median(hf_blocks[background]))
