@@ -145,11 +145,11 @@ def stage_costs(model, paths: list[Path], batch_size: int, store) -> dict:
     """Per-image CPU costs of the evaluator's stages, each timed alone over the same images (ms per image):
     reading the bytes, decoding (EXIF and mode conversion included), fastai's preprocessing, the focus measures,
     the forward pass, the CAM's tail (one-pass prediction + every class's CAM minus the forward alone), the CAM's
-    shares on the defocused blocks and the face (mapping the grid to the photo included), and the store write."""
+    shares on the defocused blocks and the face (as the evaluator works them out, ``cam_shares``), and the store write."""
     import numpy as np
 
-    from facefake_core.imaging import cam_in_bokeh, decode, measure_focus, read_bytes
-    from facefake_core.imaging.geometry import map_to_photo
+    from facefake_core.imaging import decode, measure_focus, read_bytes
+    from facefake_core.imaging.shares import cam_shares
     from facefake_core.model import predict_and_cam
 
     n = len(paths)
@@ -175,7 +175,7 @@ def stage_costs(model, paths: list[Path], batch_size: int, store) -> dict:
     t7b = time.perf_counter()
     for px, cam, m in zip(pixels, cams, measures):
         h, w = px.shape[:2]
-        cam_in_bokeh(map_to_photo(cam, model.prep.crop_box(w, h), (h, w)), m)
+        cam_shares(cam, model.prep.crop_box(w, h), m)
     t7c = time.perf_counter()
     rows = [(f"{i:064x}", {"fake": 0.5, "real": 0.5}, cam, "layer4", None, every)
             for i, (cam, every) in enumerate(zip(cams, per_class))]

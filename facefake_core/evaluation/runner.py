@@ -22,8 +22,8 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import EngineError, ImageLoadError
-from ..imaging.focus import FOCUS_VERSION, FocusMeasures, cam_in_bokeh, measure_focus
-from ..imaging.geometry import map_to_photo
+from ..imaging.focus import FOCUS_VERSION, FocusMeasures, measure_focus
+from ..imaging.shares import cam_shares
 from ..imaging.photo import decode, read_bytes
 from ..model import Model, SplitModel, default_batch_size, forward_features, head_split, predict_and_cam
 from ..progress import Progress
@@ -89,12 +89,13 @@ def _known_focus(store: Store, shas: Sequence[str]) -> dict:
     return {h: FocusMeasures.from_dict(d, bm) for h, (d, bm) in store.get_focus(shas, FOCUS_VERSION).items()}
 
 
-def _focus_dict(state, raw: np.ndarray | None, box, hw) -> dict | None:
+def _focus_dict(state, raw: np.ndarray | None, box) -> dict | None:
+    """A row's focus dict: the measures and, with a CAM grid, its shares on the defocused blocks and the face."""
     if state is None:
         return None
     d = state.to_dict()
     if raw is not None:
-        d.update(cam_in_bokeh(map_to_photo(raw, box, hw), state))
+        d.update(cam_shares(raw, box, state))
     return d
 
 
@@ -114,7 +115,7 @@ def _fill_focus(model: Model, store: Store, todo: list[tuple[str, str, StoredRes
             except ImageLoadError:
                 return h, None, dataclasses.replace(s, focus=None)
         hw = tuple(m.image_shape)
-        measures = _focus_dict(m, s.cam, model.prep.crop_box(hw[1], hw[0]), hw)  # with the CAM's shares
+        measures = _focus_dict(m, s.cam, model.prep.crop_box(hw[1], hw[0]))  # with the CAM's shares
         return h, m, dataclasses.replace(s, focus=measures)
 
     out: dict[str, StoredResult] = {}
@@ -157,7 +158,7 @@ def _run_batch(model: Model, split: SplitModel | None, batch: Batch, prepared: l
     for (h, hw, _, focus), p, raw, cams in zip(ready, probs, raws, per_class):
         box = model.prep.crop_box(hw[1], hw[0])
         rows.append((h, {v: float(q) for v, q in zip(model.vocab, p)}, raw,
-                     model.info.target_layer if raw is not None else None, _focus_dict(focus, raw, box, hw), cams))
+                     model.info.target_layer if raw is not None else None, _focus_dict(focus, raw, box), cams))
     features = [] if feats is None else [(r[0], f) for r, f in zip(ready, feats)]
     return rows, errors, [(h, focus) for h, _, _, focus in ready if focus is not None], features
 

@@ -71,7 +71,10 @@ def read_bytes(path: str | os.PathLike, max_bytes: int | None = None) -> bytes:
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
-    """Convert any PIL mode to RGB. High-bit-depth greys are rescaled, which ``convert("RGB")`` would clip."""
+    """Convert any PIL mode to RGB (an RGB image is returned as it is, not copied). High-bit-depth greys are
+    rescaled, which ``convert("RGB")`` would clip."""
+    if im.mode == "RGB":
+        return im
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(im, dtype=np.float64)
         lo, hi = (0.0, 65535.0) if im.mode.startswith("I;16") else (float(np.nanmin(arr)), float(np.nanmax(arr)))
@@ -116,7 +119,7 @@ def decode(data: bytes, name: str = "<bytes>", max_pixels: int | None = None) ->
             if n_frames > 1:
                 notes.append(f"first frame of {n_frames}")
             im.load()
-            im = ImageOps.exif_transpose(im)
+            ImageOps.exif_transpose(im, in_place=True)  # in place: no copy of an upright photo
             rgb = _to_rgb(im)
     except ImageLoadError:
         raise
