@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import ImageLoadError
 from ..imaging.fileinfo import FileInfo, file_info
+from ..progress import Progress
 from .rows import Evaluation
 from .store import Store
 
@@ -46,9 +47,10 @@ def quality_bucket(quality: int | None) -> str:
     return f"q{QUALITY_EDGES[-1]}-100"
 
 
-def file_infos(ev: Evaluation, store: Store | None = None, workers: int = 4) -> dict[str, FileInfo | None]:
+def file_infos(ev: Evaluation, store: Store | None = None, workers: int = 4, progress: Progress | None = None,
+               chunk: int = 512) -> dict[str, FileInfo | None]:
     """Header facts of every row's file, by image sha (``None`` for a file that can no longer be read); read once
-    and kept in ``store``."""
+    and kept in ``store``. ``progress(done, total, "reading file headers")`` after each ``chunk`` files read."""
     shas = dict(zip(ev.column("image_sha"), ev.column("path")))
     known = {h: FileInfo(**d) for h, d in (store.get_file_info(list(shas)) if store else {}).items()}
 
@@ -58,24 +60,29 @@ def file_infos(ev: Evaluation, store: Store | None = None, workers: int = 4) -> 
         except ImageLoadError:
             return item[0], None
 
+    todo, fresh = [(h, p) for h, p in shas.items() if h not in known], {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        fresh = dict(pool.map(one, [(h, p) for h, p in shas.items() if h not in known]))
+        for i in range(0, len(todo), chunk):
+            fresh.update(pool.map(one, todo[i: i + chunk]))
+            if progress:
+                progress(len(fresh), len(todo), "reading file headers")
     if store is not None and fresh:
         store.put_file_info([(h, i.to_dict()) for h, i in fresh.items() if i is not None])
     return {**known, **fresh}
 
 
-def header_columns(ev: Evaluation, store: Store) -> dict[str, list[str]]:
+def header_columns(ev: Evaluation, store: Store, progress: Progress | None = None) -> dict[str, list[str]]:
     """The derived columns ``format``, ``size`` and ``jpeg_quality`` of every row (``""`` for a file that can no
     longer be read), in row order: the facts SQLite picks out of the store, the missing ones read by
     :func:`file_infos` (and stored). They depend on the images' content alone, so the columns themselves are kept in
-    the store under a digest of the rows' image hashes (and the bucket edges): a set opened again reads one blob."""
+    the store under a digest of the rows' image hashes (and the bucket edges): a set opened again reads one blob.
+    ``progress`` hears about the headers read (see :func:`file_infos`)."""
     shas = ev.column("image_sha")
     key = "headers:" + hashlib.sha256(repr((SIZE_EDGES, QUALITY_EDGES, shas)).encode()).hexdigest()
     if (blob := store.get_derived(key)) is not None:
         with np.load(io.BytesIO(blob), allow_pickle=False) as z:
             return {k: z[f"{k}_values"][z[f"{k}_codes"]].tolist() for k in ("format", "size", "jpeg_quality")}
-    out = _header_columns(ev, store, shas)
+    out = _header_columns(ev, store, shas, progress)
     if all(out["format"]):  # every file read: nothing that a later read could add
         coded = {}
         for k, v in out.items():
@@ -87,10 +94,10 @@ def header_columns(ev: Evaluation, store: Store) -> dict[str, list[str]]:
     return out
 
 
-def _header_columns(ev: Evaluation, store: Store, shas: list[str]) -> dict[str, list[str]]:
+def _header_columns(ev: Evaluation, store: Store, shas: list[str], progress: Progress | None) -> dict[str, list[str]]:
     facts = store.file_facts(shas, ("format", "width", "height", "jpeg_quality"))
     if len(facts) < len(set(shas)):
-        fresh = file_infos(ev.take([i for i, h in enumerate(shas) if h not in facts]), store)
+        fresh = file_infos(ev.take([i for i, h in enumerate(shas) if h not in facts]), store, progress=progress)
         facts.update({h: (i.format, i.width, i.height, i.jpeg_quality) for h, i in fresh.items() if i is not None})
     buckets = {f: (f[0], size_bucket(f[1], f[2]), quality_bucket(f[3])) for f in set(facts.values())}
     per_row = [buckets[facts[h]] if h in facts else ("", "", "") for h in shas]

@@ -348,7 +348,7 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
     if key and done:  # nothing left to do: the next open of this set reads these columns back (snapshot.py)
         snapshot.save(store, sha, key, cols["generation"], rows.columns, [stats[p] for p in rows.columns.paths],
                       manifest)
-        header_columns(ev, store)  # and the slice table's header columns, stored under the images' hashes
+        header_columns(ev, store, progress)  # and the slice table's header columns, stored under the images' hashes
     return ev
 
 

@@ -118,3 +118,14 @@ def test_manifest_columns_and_file_facts_become_slices(model, tmp_path):
     assert {v: s["n"] for v, s in table["generator"].items()} == {"camera": 4, "ganA": 2, "ganB": 2}
     with pytest.raises(ValueError, match="unknown slice column"):
         slice_report(ev, 0.5, infos, columns=["nope"])
+
+
+def test_evaluate_reports_the_file_headers_it_reads(model, tmp_path):
+    """The header step at the end of a fresh evaluation has a progress line of its own, up to every file."""
+    for i, label in enumerate(["fake", "real", "fake"]):
+        (tmp_path / label).mkdir(exist_ok=True)
+        Image.fromarray(draw_photo(200 + i, 64, 48)).save(tmp_path / label / f"{i}.jpg")
+    calls = []
+    evaluate(model, tmp_path, store=Store(tmp_path / "s.sqlite"),
+             progress=lambda done, total, what: calls.append((done, total, what)))
+    assert [c for c in calls if c[2] == "reading file headers"][-1] == (3, 3, "reading file headers")
