@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import qdldl
 import scipy.sparse as sp
 import torch
-from scipy.sparse.linalg import splu
 from pytorch_grad_cam.metrics.perturbation_confidence import RemoveLeastRelevantFirst, RemoveMostRelevantFirst
 from pytorch_grad_cam.metrics.road import NoisyLinearImputer, neighbors_weights
 from pytorch_grad_cam.sobel_cam import sobel_cam
@@ -48,58 +48,71 @@ class FillImputer:
         return img * m + self.fill.to(img.dtype) * (1 - m)
 
 
-def road_system(mask: np.ndarray, img: np.ndarray) -> tuple[sp.csc_matrix, np.ndarray]:
+# A pixel's 8 neighbours in raster order: those before it (the rows of column j of A above the diagonal), after it.
+BEFORE, AFTER = ((-1, -1), (-1, 0), (-1, 1), (0, -1)), ((0, 1), (1, -1), (1, 0), (1, 1))
+
+
+def road_system(mask: np.ndarray, img: np.ndarray, upper: bool = False) -> tuple[sp.csc_matrix, np.ndarray]:
     """The linear system of ROAD's noisy linear imputation: the same matrix and right-hand side as pytorch-grad-cam's
-    ``NoisyLinearImputer.setup_sparse_system`` (tested equal), assembled from coordinate triplets in one pass
-    instead of element by element into a ``lil_matrix`` (4-12x faster here).
+    ``NoisyLinearImputer.setup_sparse_system`` (tested equal, bit for bit), assembled with whole-image shifts, each
+    column's entries already in order, instead of element by element into a ``lil_matrix``.
 
     Args:
-        mask: ``(H, W)``, 0 where a pixel is removed (an unknown), else kept.
+        mask: ``(H, W)``, 0 where a pixel is removed (an unknown), above 0.5 where it is known.
         img: ``(C, H, W)`` float image.
+        upper: only ``A``'s upper triangle (with the diagonal), as an LDLᵀ solver reads it.
 
     Returns:
         ``A`` (``(N, N)``, N removed pixels in row-major order) and ``b`` (``(N, C)``): each removed pixel is the
-        weighted mean of its 8 neighbours (``neighbors_weights``), known neighbours moved to the right-hand side.
+        weighted mean of its 8 neighbours (``neighbors_weights``), known neighbours moved to the right-hand side
+        (their terms subtracted in the imputer's order, so ``b`` is bit for bit its own).
     """
     h, w = mask.shape
-    flat_mask, flat_img = mask.reshape(-1), img.reshape(img.shape[0], -1)
-    removed = np.flatnonzero(flat_mask == 0)
-    n = len(removed)
-    unknown_of = np.zeros(h * w, dtype=np.int64)
-    unknown_of[removed] = np.arange(n)
-    r0, c0 = np.divmod(removed, w)
-    rows, cols, vals = [np.arange(n)], [np.arange(n)], []
-    b, total = np.zeros((n, img.shape[0])), np.ones(n)
-    for (dr, dc), weight in neighbors_weights:
-        r, c = r0 + dr, c0 + dc
-        inside = (r >= 0) & (c >= 0) & (r < h) & (c < w)
-        total[~inside] -= weight  # a neighbour past the edge takes its weight with it
-        ids, nb = np.flatnonzero(inside), r[inside] * w + c[inside]
-        known = flat_mask[nb] > 0.5
-        b[ids[known]] -= weight * flat_img[:, nb[known]].T
-        rows.append(ids[~known]), cols.append(unknown_of[nb[~known]])
-        vals.append(np.full(int((~known).sum()), weight))
-    vals.insert(0, -total)
-    a = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
-    return a, b
+    removed = mask == 0
+    n = int(removed.sum())
+    unknown = np.full((h + 2, w + 2), -1, np.int64)  # each pixel's unknown index, -1 if known or past the edge
+    unknown[1:-1, 1:-1][removed] = np.arange(n)
+    known = np.pad(np.where(mask > 0.5, img, 0).astype(img.dtype), ((0, 0), (1, 1), (1, 1)))
+    inside = np.pad(np.ones((h, w), bool), 1)
+    b, total, weight = np.zeros((img.shape[0], h, w)), np.ones((h, w)), dict(neighbors_weights)
+    for (dr, dc), wt in neighbors_weights:
+        win = np.s_[1 + dr: 1 + dr + h, 1 + dc: 1 + dc + w]
+        total[~inside[win]] -= wt  # a neighbour past the edge takes its weight with it
+        b -= wt * known[(slice(None), *win)]  # an unknown neighbour (or none) adds 0
+    offsets = BEFORE + ((0, 0),) + (() if upper else AFTER)
+    rows = np.stack([unknown[1 + dr: 1 + dr + h, 1 + dc: 1 + dc + w][removed] for dr, dc in offsets], 1)
+    vals = np.empty(rows.shape)
+    vals[:] = [weight.get(d, 0.0) for d in offsets]
+    vals[:, len(BEFORE)] = -total[removed]
+    keep = np.flatnonzero(rows.reshape(-1) >= 0)  # column j (= row j, A is symmetric) holds j's unknown neighbours
+    indptr = np.concatenate([[0], np.cumsum((rows >= 0).sum(1))])
+    a = sp.csc_matrix((vals.reshape(-1)[keep], rows.reshape(-1)[keep], indptr), shape=(n, n))
+    return a, b[:, removed].T
+
+
+def road_solve(mask: np.ndarray, img: np.ndarray) -> np.ndarray:
+    """The solution ``(N, C)`` of :func:`road_system`. ``-A`` is symmetric positive definite (a diagonally dominant
+    M-matrix: with a 0/1 mask every removed region borders a known pixel unless every pixel is removed), so QDLDL
+    factors it as ``LDLᵀ`` without pivoting, after an approximate minimum-degree ordering, from its upper triangle;
+    it releases the GIL while it factors and solves."""
+    a, b = road_system(mask, img, upper=True)
+    ldl = qdldl.Solver(a, upper=True)
+    return np.stack([ldl.solve(col) for col in b.T], 1)
 
 
 def road_impute(img: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """ROAD's imputation of ``img`` (``(C, H, W)``) where ``mask`` is 0, without its noise: the solution of
-    :func:`road_system`, as ``NoisyLinearImputer(noise=0)`` gives it to float rounding. The system is symmetric,
-    so SuperLU factors it in symmetric mode with a minimum-degree ordering of ``A + A.T`` (1.4-1.7x less CPU than the
-    default ``spsolve``). With every pixel removed there is nothing to interpolate from: zeros, as the imputer
-    returns."""
-    m = mask.numpy()
-    out = img.reshape(img.shape[0], -1).clone()
-    removed = np.flatnonzero(m.reshape(-1) == 0)
-    if len(removed) == m.size:
+    """ROAD's imputation of ``img`` (``(C, H, W)``) where ``mask`` is 0, without its noise: :func:`road_solve`, as
+    ``NoisyLinearImputer(noise=0)`` gives it to float rounding. With every pixel removed there is nothing to
+    interpolate from: zeros, as the imputer returns. Plain numpy around the solve: no torch op that would wake
+    torch's thread pool beside the solving threads."""
+    m, x = mask.numpy(), img.numpy()
+    removed = m == 0
+    if removed.all():
         return torch.zeros_like(img)
-    if len(removed):
-        a, b = road_system(m, img.numpy())
-        x = splu(a, permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True}).solve(b)
-        out[:, removed] = torch.from_numpy(x.T).float()
-    return out.reshape_as(img)
+    out = x.copy()
+    if removed.any():
+        out[:, removed] = road_solve(m, x).T  # rounded to the image's dtype, as the imputer's .float() does
+    return torch.from_numpy(out)
 
 
 class SolveOnce:
@@ -107,7 +120,7 @@ class SolveOnce:
 
     The imputation is deterministic but for its noise, and tied map values make masks equal (an all-zero map
     removes every pixel at every percentile, so 8 identical systems). :meth:`prime` solves masks ahead, in threads
-    (SuperLU releases the GIL). Each call still draws its noise as the imputer does, from the torch generator in the
+    (QDLDL releases the GIL). Each call still draws its noise as the imputer does, from the torch generator in the
     same order, so the outputs equal calling the imputer each time (solutions to float rounding,
     :func:`road_impute`; the noise exactly).
     """
@@ -116,9 +129,11 @@ class SolveOnce:
         self.noise, self.solved = imputer.noise, {}
 
     def prime(self, img: torch.Tensor, masks: Sequence[torch.Tensor], workers: int = 2) -> None:
-        """Solve the distinct ``masks`` not solved yet, ``workers`` at a time."""
+        """Solve the distinct ``masks`` not solved yet, ``workers`` at a time, those with most unknowns first (so
+        that the threads finish together)."""
         todo = {m.numpy().tobytes(): m for m in masks}
         todo = [(k, m) for k, m in todo.items() if k not in self.solved]
+        todo.sort(key=lambda km: -int((km[1] == 0).sum()))
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             for (key, _), out in zip(todo, pool.map(lambda km: road_impute(img, km[1]), todo)):
                 self.solved[key] = out

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from pytorch_grad_cam.metrics.road import NoisyLinearImputer, ROADCombined, neighbors_weights
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from scipy.sparse.linalg import spsolve
 
 from conftest import draw_photo
 from facefake_core.analysis.faithfulness import (
-    FillImputer, SolveOnce, faithfulness, input_cam, road_impute, road_system,
+    FillImputer, SolveOnce, faithfulness, input_cam, road_impute, road_solve, road_system,
 )
 from facefake_core.imaging import load_photo
 from facefake_core.model import predict_and_cam
@@ -75,10 +77,38 @@ def _masks(h: int, w: int) -> list[np.ndarray]:
 
 def test_the_system_is_pytorch_grad_cams_own():
     img = np.random.default_rng(1).normal(size=(3, 17, 23))
-    for m in _masks(17, 23):
-        a_ref, b_ref = NoisyLinearImputer.setup_sparse_system(m, img, neighbors_weights)
+    for im in (img, img.astype(np.float32)):  # the input crop is float32: its products are, the sums are not
+        for m in _masks(17, 23):
+            a_ref, b_ref = NoisyLinearImputer.setup_sparse_system(m, im, neighbors_weights)
+            a, b = road_system(m, im)
+            assert a.shape == a_ref.shape and abs(a - a_ref.tocsc()).max() == 0 and np.array_equal(b, b_ref)
+            up, b_up = road_system(m, im, upper=True)  # what the LDLᵀ solver reads: the upper triangle, in order
+            assert abs(up - sp.triu(a_ref, format="csc")).max() == 0 and up.has_sorted_indices
+            assert np.array_equal(b_up, b_ref)
+
+
+def _hard_masks(h: int, w: int) -> list[np.ndarray]:
+    """Masks like the faithfulness call's: a nested pair from one smooth map (its 30 % and 60 % lowest), and a
+    fragmented one from an edge-like map (many small holes, isolated pixels, the image border)."""
+    rng = np.random.default_rng(4)
+    yy, xx = np.mgrid[:h, :w]
+    smooth = np.sin(yy / 7.0) * np.cos(xx / 5.0) + xx / w
+    edges = np.abs(np.diff(rng.random((h + 1, w)), axis=0)) * (1 + np.sin(xx / 3.0))
+    return [(smooth > np.percentile(smooth, 30)).astype(np.float32),
+            (smooth > np.percentile(smooth, 60)).astype(np.float32),
+            (edges > np.percentile(edges, 45)).astype(np.float32)]
+
+
+def test_the_ldl_solution_is_spsolves():
+    img = np.random.default_rng(5).normal(size=(3, 44, 38)).astype(np.float32)
+    masks = _hard_masks(44, 38)
+    assert ((masks[1] == 0) >= (masks[0] == 0)).all()  # the pair is nested
+    for m in masks + _masks(44, 38):
         a, b = road_system(m, img)
-        assert a.shape == a_ref.shape and abs(a - a_ref.tocsc()).max() == 0 and np.array_equal(b, b_ref)
+        x = road_solve(m, img)
+        ref = spsolve(a, b)
+        assert x.shape == ref.shape and np.abs(x - ref).max() <= 1e-10 * np.abs(ref).max()
+        assert np.abs(a @ x - b).max() <= 1e-12 * np.abs(b).max()
 
 
 def test_imputing_equals_the_noiseless_imputer_and_is_prepared_in_parallel():
