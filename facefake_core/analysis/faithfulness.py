@@ -6,9 +6,10 @@ for Attribution Methods", 2022): for each percentile ``p`` the least relevant ``
 ``(mean LeRF change - mean MoRF change) / 2`` of the target's **logit** (``ClassifierOutputTarget``), so a
 faithful map scores high. It is computed on the model's input crop with the CAM upsampled to the input size as
 pytorch-grad-cam itself produces it (``scale_cam_image``), and all perturbed inputs of the CAM and of two
-yardsticks (a ``RandomCAM`` and a Sobel edge map) go through the network in one batch. The perturbations are
+yardsticks (a ``RandomCAM`` and a Sobel edge map) go through the network in one batch; the unperturbed input's
+score is the one the map's own pass computed (it is not forwarded a second time). The perturbations are
 pytorch-grad-cam's own classes, drawn in the order ``ROADCombined`` draws them, so with the same torch seed the
-score equals ``ROADCombined`` called directly.
+score equals ``ROADCombined`` called directly (to float rounding: tested to 1e-4).
 
 **A caveat.** ROAD's imputation smooths the removed region, and this detector's evidence is high-frequency, so
 the removal itself can look "real". A second perturbation, ``fill``, replaces the removed pixels with those of
@@ -126,7 +127,7 @@ class SolveOnce:
     """
 
     def __init__(self, imputer: NoisyLinearImputer) -> None:
-        self.noise, self.solved = imputer.noise, {}
+        self.noise, self.solved, self.removed = imputer.noise, {}, {}
 
     def prime(self, img: torch.Tensor, masks: Sequence[torch.Tensor], workers: int = 2) -> None:
         """Solve the distinct ``masks`` not solved yet, ``workers`` at a time, those with most unknowns first (so
@@ -142,11 +143,14 @@ class SolveOnce:
         key = mask.numpy().tobytes()
         if key not in self.solved:
             self.solved[key] = road_impute(img, mask)
+        if key not in self.removed:  # the removed pixels in row-major order, as the imputer indexes them
+            self.removed[key] = torch.from_numpy(np.flatnonzero(mask.numpy().reshape(-1) == 0))
+        idx = self.removed[key]
         out = self.solved[key].reshape(img.shape[0], -1).clone()
-        idx = np.argwhere(mask.reshape(-1) == 0).flatten()  # as the imputer indexes the removed pixels
         # the imputer adds noise * randn_like(res.t()) to the solution res (removed, channels), which spsolve
-        # returns column-major, so res.t() is contiguous: a plain randn draws the same (the test checks it)
-        out[:, idx] = out[:, idx] + self.noise * torch.randn(img.shape[0], len(idx))
+        # returns column-major, so res.t() is contiguous: a plain randn draws the same (the test checks it);
+        # each removed pixel is indexed once, so adding in place is the imputer's own sum
+        out.index_add_(1, idx, self.noise * torch.randn(img.shape[0], len(idx)))
         return out.reshape_as(img)
 
 
@@ -173,12 +177,15 @@ def perturbed(x: torch.Tensor, cam: np.ndarray, percentiles: Sequence[int], impu
             + [RemoveMostRelevantFirst(p, imputer)(x, mask) for p in percentiles])
 
 
+def target_score(logits: torch.Tensor, target: int | Margin) -> np.ndarray:
+    """The scored quantity of ``(B, n_classes)`` logits: the target class's logit, or the margin."""
+    return (target(logits) if isinstance(target, Margin) else logits[:, target]).cpu().numpy()
+
+
 def _scores(model: Model, batch: list[torch.Tensor], target: int | Margin) -> np.ndarray:
     x = torch.stack(batch).to(model.device).contiguous(memory_format=model.memory_format)
     with torch.inference_mode():
-        logits = model.net(x).float()
-    score = target(logits) if isinstance(target, Margin) else logits[:, target]
-    return score.cpu().numpy()
+        return target_score(model.net(x).float(), target)
 
 
 def yardsticks(model: Model, x: torch.Tensor, photo: Photo, target: int | Margin, seed: int = SEED,
@@ -195,7 +202,8 @@ def yardsticks(model: Model, x: torch.Tensor, photo: Photo, target: int | Margin
 
 
 def road_scores(model: Model, x0: torch.Tensor, cams: dict[str, np.ndarray], target: int | Margin, ways: dict,
-                percentiles: Sequence[int] = PERCENTILES, seed: int = SEED) -> tuple[dict, float, float]:
+                percentiles: Sequence[int] = PERCENTILES, seed: int = SEED,
+                base: float | None = None) -> tuple[dict, float, float]:
     """ROAD scores of several maps of one input, every perturbed input in one batch.
 
     Args:
@@ -203,6 +211,8 @@ def road_scores(model: Model, x0: torch.Tensor, cams: dict[str, np.ndarray], tar
         cams: name -> float32 ``(H, W)`` map in [0, 1] at the input's size.
         target: the class index (or margin) whose logit is scored.
         ways: perturbation name -> imputer (``NoisyLinearImputer()`` for ROAD, a :class:`FillImputer`).
+        base: the unperturbed input's score when the caller has it (from the CAM's own pass); ``None`` scores
+            ``x0`` in the batch.
 
     Returns:
         ``({(way, name): (road_combined, morf, lerf)}, imputation seconds, forward seconds)``; each map's
@@ -210,24 +220,26 @@ def road_scores(model: Model, x0: torch.Tensor, cams: dict[str, np.ndarray], tar
         imputer solves each distinct mask once, in parallel (:class:`SolveOnce`), with the same results to float
         rounding.
     """
-    batch, slots, t_imp = [x0], {}, time.perf_counter()
+    batch, slots, t_imp = ([] if base is not None else [x0]), {}, time.perf_counter()
+    masks = {}
+    for name, cam in cams.items():  # the masks ROADCombined's perturbations ask for, each map's in its order
+        perturbed(x0, cam, percentiles, masks.setdefault(name, _Masks()))
     for way, imputer in ways.items():
         if isinstance(imputer, NoisyLinearImputer):
-            imputer, masks = SolveOnce(imputer), _Masks()
-            for cam in cams.values():
-                perturbed(x0, cam, percentiles, masks)
-            imputer.prime(x0, masks.seen)  # every distinct system, solved in parallel ahead of the noise draws
-        for name, cam in cams.items():
+            imputer = SolveOnce(imputer)
+            imputer.prime(x0, [m for rec in masks.values() for m in rec.seen])  # ahead of the noise draws
+        for name in cams:
             torch.manual_seed(seed)
             slots[(way, name)] = (len(batch), len(percentiles))
-            batch += perturbed(x0, cam, percentiles, imputer)
+            batch += [imputer(x0, m) for m in masks[name].seen]  # as perturbed() would call it
     t_imp = time.perf_counter() - t_imp
     t_fwd = time.perf_counter()
     scores = np.concatenate([_scores(model, batch[i: i + 32], target) for i in range(0, len(batch), 32)])
     t_fwd = time.perf_counter() - t_fwd
+    origin = scores[0] if base is None else np.float32(base)
     out = {}
     for key, (start, n) in slots.items():
-        lerf, morf = scores[start: start + n] - scores[0], scores[start + n: start + 2 * n] - scores[0]
+        lerf, morf = scores[start: start + n] - origin, scores[start + n: start + 2 * n] - origin
         out[key] = (float((lerf.mean() - morf.mean()) / 2), morf.tolist(), lerf.tolist())
     return out, t_imp, t_fwd
 
@@ -258,7 +270,8 @@ def faithfulness(model: Model, photo: Photo, target: int | str | None = None, me
     ways = {"road": NoisyLinearImputer()}
     if fill is not None:
         ways["fill"] = FillImputer(model.prepare([fill])[0].detach().cpu().contiguous())
-    got, t_imp, t_fwd = road_scores(model, x[0].detach().cpu().contiguous(), cams, t, ways, percentiles, seed)
+    base = float(target_score(torch.from_numpy(res.logits), t)[0])  # the unperturbed score, from the map's pass
+    got, t_imp, t_fwd = road_scores(model, x[0].detach().cpu().contiguous(), cams, t, ways, percentiles, seed, base)
 
     def block(way: str) -> dict:
         score, morf, lerf = got[(way, "cam")]

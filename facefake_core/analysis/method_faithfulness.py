@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import torch
 from pytorch_grad_cam.metrics.road import NoisyLinearImputer
 
 from ..config import CONFIG
@@ -22,7 +23,7 @@ from ..evaluation import Evaluation, Row, errors_by_loss, most_wrong_first
 from ..imaging import load_photo
 from ..model import CAM_METHODS, Margin, Model, predict_and_cam
 from ..progress import Progress
-from .faithfulness import PERCENTILES, SEED, input_cam, road_scores, yardsticks
+from .faithfulness import PERCENTILES, SEED, input_cam, road_scores, target_score, yardsticks
 
 #: Methods scored by default: every offered one but AblationCAM, which re-runs the tail once per channel (slow).
 DEFAULT_METHODS = tuple(m for m in CAM_METHODS if m != "ablationcam")
@@ -123,8 +124,9 @@ def method_table(model: Model, rows: Sequence[Row], methods: Sequence[str] = DEF
             t = spec if isinstance(spec, Margin) else int(res.targets[0])
             cams[m] = input_cam(res.raw_cam[0], (w, h))
         cams.update(yardsticks(model, x, photo, t, seed, split))
+        base = float(target_score(torch.from_numpy(res.logits), t)[0])  # the unperturbed score, from the maps' pass
         got, _, _ = road_scores(model, x[0].detach().cpu().contiguous(), cams, t, {"road": NoisyLinearImputer()},
-                                percentiles, seed)
+                                percentiles, seed, base)
         records += [{"image": row.path, "method": name, "road_combined": got[("road", name)][0]} for name in cams]
         if progress:
             progress(i + 1, len(rows), "scoring the CAM methods")

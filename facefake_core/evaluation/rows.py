@@ -32,7 +32,8 @@ class Row:
             row stored before every class's CAM was (its next evaluation fills them in) or without CAMs.
         focus: the photo's depth-of-field measures (without the block map), or ``None``.
         bokeh_share, face_share: shares of the CAM's mass on defocused blocks and on the face box
-            (:func:`~facefake_core.imaging.focus.cam_in_bokeh`), or ``None`` without CAM or focus measures.
+            (as :func:`~facefake_core.imaging.focus.cam_in_bokeh` defines them; worked out from the grid by
+            :func:`~facefake_core.imaging.shares.cam_shares`), or ``None`` without CAM or focus measures.
     """
 
     path: str

@@ -164,6 +164,7 @@ class CamResult:
             head does not end in one (see :func:`head_split`).
         class_cams: ``(B, n_classes, h, w)`` float32 raw CAM of every class (``class_cams[:, c]`` explains class
             ``c``), or ``None`` unless asked for (``every_class``).
+        logits: ``(B, n_classes)`` float32 logits the probabilities come from (``None`` where not kept).
     """
 
     probs: np.ndarray
@@ -171,6 +172,7 @@ class CamResult:
     targets: np.ndarray
     features: np.ndarray | None = None
     class_cams: np.ndarray | None = None
+    logits: np.ndarray | None = None
 
 
 def _n_classes(tail: _Tail, acts: torch.Tensor) -> int:
@@ -236,7 +238,7 @@ def predict_and_cam(split: SplitModel, x: torch.Tensor, method: str = "gradcam",
         raw = class_cams[np.arange(n), chosen]
     feats = None if tail.features is None else tail.features[:n].float().cpu().numpy()
     return CamResult(probs=probs.astype(np.float32), raw_cam=raw, targets=chosen, features=feats,
-                     class_cams=class_cams)
+                     class_cams=class_cams, logits=logits.float().cpu().numpy())
 
 
 def forward_only(model: nn.Module, x: torch.Tensor) -> np.ndarray:
