@@ -7,7 +7,9 @@
 What is counted. ``faithfulness()`` scores three maps (the CAM, a RandomCAM and a Sobel edge map) at 4
 percentiles each way (MoRF and LeRF) per perturbation, plus the unperturbed input: 1 + 3 x 4 x 2 = 25 inputs for
 ROAD alone, 1 + 2 x 24 = 49 with ``--fill``. Those inputs are the "forward passes it needs"; the call also runs the
-prediction and the CAM itself (front once, head forward and backward), which count against it.
+prediction and the CAM itself (front once, head forward and backward), which count against it. The unperturbed
+input's score is the one that pass computes (it is not forwarded twice), so the call forwards 24 (48) inputs
+besides it: the baseline still counts 25 (49), every input whose score the call needs.
 
 Figures:
   faithfulness_ms             median of one faithfulness() call (prediction, CAM, yardsticks, imputation, forward)
