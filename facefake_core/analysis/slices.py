@@ -22,7 +22,7 @@ from scipy.stats import bootstrap, mannwhitneyu
 from ..config import CONFIG
 from ..evaluation import Evaluation, best_threshold, calibration, compute, positive_class, predict_at
 from ..evaluation.headers import (  # noqa: F401 - the slice columns' buckets, re-exported for analysis' users
-    QUALITY_EDGES, SIZE_EDGES, file_infos, header_columns, quality_bucket, size_bucket,
+    QUALITY_EDGES, SIZE_EDGES, bucket_columns, file_infos, header_columns, quality_bucket, size_bucket,
 )
 from ..imaging.fileinfo import FileInfo
 
@@ -49,10 +49,7 @@ def slice_columns(ev: Evaluation, infos: dict[str, FileInfo | None] | None = Non
         cand.update(headers)
     elif infos is not None:
         got = [infos.get(h) for h in ev.column("image_sha")]
-        facts = {i: (i.format, size_bucket(i.width, i.height), quality_bucket(i.jpeg_quality))
-                 for i in set(got) if i is not None}  # a set holds few distinct header facts
-        per_row = [facts[i] if i is not None else ("", "", "") for i in got]
-        cand["format"], cand["size"], cand["jpeg_quality"] = (list(c) for c in zip(*per_row)) if per_row else ([],) * 3
+        cand.update(bucket_columns([(i.format, i.width, i.height, i.jpeg_quality) if i else None for i in got]))
     return {c: v for c, v in cand.items() if 2 <= len(set(v) - {""}) <= MAX_VALUES}
 
 

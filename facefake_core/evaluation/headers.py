@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -99,6 +100,12 @@ def _header_columns(ev: Evaluation, store: Store, shas: list[str], progress: Pro
     if len(facts) < len(set(shas)):
         fresh = file_infos(ev.take([i for i, h in enumerate(shas) if h not in facts]), store, progress=progress)
         facts.update({h: (i.format, i.width, i.height, i.jpeg_quality) for h, i in fresh.items() if i is not None})
-    buckets = {f: (f[0], size_bucket(f[1], f[2]), quality_bucket(f[3])) for f in set(facts.values())}
-    per_row = [buckets[facts[h]] if h in facts else ("", "", "") for h in shas]
+    return bucket_columns([facts.get(h) for h in shas])
+
+
+def bucket_columns(facts: Sequence[tuple | None]) -> dict[str, list[str]]:
+    """The slice table's ``format``, ``size`` and ``jpeg_quality`` columns from each row's header facts
+    ``(format, width, height, jpeg_quality)`` (``None``: the file could not be read, ``""`` in every column)."""
+    buckets = {f: (f[0], size_bucket(f[1], f[2]), quality_bucket(f[3])) for f in set(facts) if f is not None}
+    per_row = [buckets[f] if f is not None else ("", "", "") for f in facts]  # a set holds few distinct facts
     return dict(zip(("format", "size", "jpeg_quality"), ([c[k] for c in per_row] for k in range(3))))
