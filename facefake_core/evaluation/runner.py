@@ -44,16 +44,14 @@ def _hash_items(items: Sequence[Item], store: Store, pool: ThreadPoolExecutor
     taken before the file was hashed; known hashes come from the store."""
     import hashlib
 
-    stats: dict[str, tuple[int, int]] = {}
     full: dict[str, Stat] = {}
     errors: dict[str, str] = {}
     for it in items:
         try:
-            st = os.stat(it.path)
-            stats[it.path] = (st.st_size, st.st_mtime_ns)
-            full[it.path] = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+            full[it.path] = snapshot.file_stat(it.path)
         except OSError:
             pass  # read_bytes below words the error
+    stats = {p: st[:2] for p, st in full.items()}  # (size, mtime_ns): what the store's hash cache trusts
     known = store.get_hashes(stats)
 
     def one(path: str) -> tuple[str, str | None, str | None]:
