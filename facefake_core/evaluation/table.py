@@ -97,7 +97,8 @@ class LazyRows(Sequence):
     """
 
     def __init__(self, cols: RowColumns, fetch: Callable[[list[str]], dict[str, StoredResult]],
-                 make: Callable[[Item, str, StoredResult], object], _kept: "OrderedDict | None" = None, _lock: threading.Lock | None = None) -> None:
+                 make: Callable[[Item, str, StoredResult], object], _kept: "OrderedDict | None" = None,
+                 _lock: threading.Lock | None = None) -> None:
         self.columns = cols
         self._fetch, self._make = fetch, make
         self._kept = OrderedDict() if _kept is None else _kept  # shared with the sequences taken from this one
@@ -137,7 +138,7 @@ class LazyRows(Sequence):
         keys = [(cols.paths[i], cols.shas[i]) for i in idx]
         with self._lock:
             kept = {k: self._kept[k] for k in keys if k in self._kept}
-        missing = list(dict.fromkeys(h for key in keys if key not in kept for h in key[1:]))
+        missing = list(dict.fromkeys(h for path, h in keys if (path, h) not in kept))
         stored = self._fetch(missing) if missing else {}
         out = []
         for i, key in zip(idx, keys):
