@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
 import numpy as np
 import qdldl
@@ -31,6 +31,7 @@ from pytorch_grad_cam.metrics.road import NoisyLinearImputer, neighbors_weights
 from pytorch_grad_cam.sobel_cam import sobel_cam
 from pytorch_grad_cam.utils.image import scale_cam_image
 
+from ..evaluation import cpu_lanes
 from ..imaging.photo import Photo
 from ..model import Margin, Model, SplitModel, predict_and_cam
 
@@ -120,27 +121,49 @@ class SolveOnce:
     """ROAD's ``NoisyLinearImputer`` on one image, solving each distinct mask's linear system once.
 
     The imputation is deterministic but for its noise, and tied map values make masks equal (an all-zero map
-    removes every pixel at every percentile, so 8 identical systems). :meth:`prime` solves masks ahead, in threads
-    (QDLDL releases the GIL). Each call still draws its noise as the imputer does, from the torch generator in the
-    same order, so the outputs equal calling the imputer each time (solutions to float rounding,
-    :func:`road_impute`; the noise exactly).
+    removes every pixel at every percentile, so 8 identical systems). :meth:`submit` (and :meth:`prime`, which waits)
+    solves masks ahead, in a pool's threads (QDLDL releases the GIL). Each call still draws its noise as the imputer
+    does, from the torch generator in the same order, so the outputs equal calling the imputer each time (solutions
+    to float rounding, :func:`road_impute`; the noise exactly).
     """
 
     def __init__(self, imputer: NoisyLinearImputer) -> None:
         self.noise, self.solved, self.removed = imputer.noise, {}, {}
+        self.pending: dict[bytes, Future] = {}
+        self.seconds: list[float] = []  # each solve's, whichever thread ran it
+
+    def _solve(self, img: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        t = time.perf_counter()
+        out = road_impute(img, mask)
+        self.seconds.append(time.perf_counter() - t)
+        return out
+
+    def submit(self, pool: Executor, img: torch.Tensor, masks: Sequence[torch.Tensor]) -> list[Future]:
+        """Hand the distinct ``masks`` not solved or submitted yet to ``pool``, those with most unknowns first (so
+        that the threads finish together); returns the futures of all of ``masks``' systems still pending."""
+        todo = {m.numpy().tobytes(): m for m in masks}
+        new = sorted(((k, m) for k, m in todo.items() if k not in self.solved and k not in self.pending),
+                     key=lambda km: -int((km[1] == 0).sum()))
+        for key, m in new:
+            self.pending[key] = pool.submit(self._solve, img, m)
+        return [self.pending[k] for k in todo if k in self.pending]
 
     def prime(self, img: torch.Tensor, masks: Sequence[torch.Tensor], workers: int = 2) -> None:
-        """Solve the distinct ``masks`` not solved yet, ``workers`` at a time, those with most unknowns first (so
-        that the threads finish together)."""
-        todo = {m.numpy().tobytes(): m for m in masks}
-        todo = [(k, m) for k, m in todo.items() if k not in self.solved]
-        todo.sort(key=lambda km: -int((km[1] == 0).sum()))
+        """Solve the distinct ``masks`` not solved yet, ``workers`` at a time."""
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            for (key, _), out in zip(todo, pool.map(lambda km: road_impute(img, km[1]), todo)):
-                self.solved[key] = out
+            self.submit(pool, img, masks)
+        self.collect()
+
+    def collect(self) -> None:
+        """Move the finished solves into ``solved`` (waiting for those not finished)."""
+        for key, fut in list(self.pending.items()):
+            self.solved[key] = fut.result()
+            del self.pending[key]
 
     def __call__(self, img: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         key = mask.numpy().tobytes()
+        if key in self.pending:
+            self.solved[key] = self.pending.pop(key).result()
         if key not in self.solved:
             self.solved[key] = road_impute(img, mask)
         if key not in self.removed:  # the removed pixels in row-major order, as the imputer indexes them
@@ -182,10 +205,12 @@ def target_score(logits: torch.Tensor, target: int | Margin) -> np.ndarray:
     return (target(logits) if isinstance(target, Margin) else logits[:, target]).cpu().numpy()
 
 
-def _scores(model: Model, batch: list[torch.Tensor], target: int | Margin) -> np.ndarray:
+def _scores(model: Model, batch: list[torch.Tensor], target: int | Margin) -> tuple[np.ndarray, float]:
+    """The target's scores of a batch of inputs, and the seconds the pass took."""
+    t = time.perf_counter()
     x = torch.stack(batch).to(model.device).contiguous(memory_format=model.memory_format)
     with torch.inference_mode():
-        return target_score(model.net(x).float(), target)
+        return target_score(model.net(x).float(), target), time.perf_counter() - t
 
 
 def yardsticks(model: Model, x: torch.Tensor, photo: Photo, target: int | Margin, seed: int = SEED,
@@ -201,10 +226,20 @@ def yardsticks(model: Model, x: torch.Tensor, photo: Photo, target: int | Margin
             "sobel": (sobel_cam(np.ascontiguousarray(crop)) / 255.0).astype(np.float32)}
 
 
+#: Perturbed inputs per forward task in the CPU lanes.
+CHUNK = 2
+
+
 def road_scores(model: Model, x0: torch.Tensor, cams: dict[str, np.ndarray], target: int | Margin, ways: dict,
                 percentiles: Sequence[int] = PERCENTILES, seed: int = SEED,
                 base: float | None = None) -> tuple[dict, float, float]:
-    """ROAD scores of several maps of one input, every perturbed input in one batch.
+    """ROAD scores of several maps of one input.
+
+    On the CPU the work runs in the evaluator's single-threaded lanes (:func:`~facefake_core.evaluation.cpu_lanes`):
+    ROAD's linear systems first (each distinct mask once, :class:`SolveOnce`), then each map's perturbed inputs, a
+    few per forward pass, handed to the lanes as soon as that map's systems are solved and its noise drawn, so that
+    no core waits for a phase to end. On an accelerator the systems are solved in two threads and every perturbed
+    input goes through the network in one batch.
 
     Args:
         x0: ``(3, H, W)`` normalised input on the CPU.
@@ -212,36 +247,57 @@ def road_scores(model: Model, x0: torch.Tensor, cams: dict[str, np.ndarray], tar
         target: the class index (or margin) whose logit is scored.
         ways: perturbation name -> imputer (``NoisyLinearImputer()`` for ROAD, a :class:`FillImputer`).
         base: the unperturbed input's score when the caller has it (from the CAM's own pass); ``None`` scores
-            ``x0`` in the batch.
+            ``x0`` too.
 
     Returns:
-        ``({(way, name): (road_combined, morf, lerf)}, imputation seconds, forward seconds)``; each map's
-        perturbations draw the noise ``ROADCombined`` would draw for it with ``torch.manual_seed(seed)``. ROAD's
-        imputer solves each distinct mask once, in parallel (:class:`SolveOnce`), with the same results to float
-        rounding.
+        ``({(way, name): (road_combined, morf, lerf)}, imputation seconds, forward seconds)``, the seconds summed
+        over the threads that ran them (on the CPU they overlap); each map's perturbations draw the noise
+        ``ROADCombined`` would draw for it with ``torch.manual_seed(seed)``, and the solutions equal the imputer's
+        to float rounding.
     """
-    batch, slots, t_imp = ([] if base is not None else [x0]), {}, time.perf_counter()
-    masks = {}
+    masks: dict[str, _Masks] = {}
     for name, cam in cams.items():  # the masks ROADCombined's perturbations ask for, each map's in its order
         perturbed(x0, cam, percentiles, masks.setdefault(name, _Masks()))
-    for way, imputer in ways.items():
-        if isinstance(imputer, NoisyLinearImputer):
-            imputer = SolveOnce(imputer)
-            imputer.prime(x0, [m for rec in masks.values() for m in rec.seen])  # ahead of the noise draws
-        for name in cams:
-            torch.manual_seed(seed)
-            slots[(way, name)] = (len(batch), len(percentiles))
-            batch += [imputer(x0, m) for m in masks[name].seen]  # as perturbed() would call it
-    t_imp = time.perf_counter() - t_imp
-    t_fwd = time.perf_counter()
-    scores = np.concatenate([_scores(model, batch[i: i + 32], target) for i in range(0, len(batch), 32)])
-    t_fwd = time.perf_counter() - t_fwd
+    cpu = model.device.type == "cpu"
+    lanes, threads = cpu_lanes() if cpu else (2, 0)
+    caller = torch.get_num_threads()
+    solvers = {way: SolveOnce(imp) for way, imp in ways.items() if isinstance(imp, NoisyLinearImputer)}
+    slots, parts, later = {}, [], ([] if base is not None else [x0])
+    size = len(later)
+    pool = ThreadPoolExecutor(lanes, initializer=torch.set_num_threads if cpu else None,
+                              initargs=(threads,) if cpu else ())
+    try:
+        if cpu:  # this thread only draws noise now: a team of its own would spin beside the lanes
+            torch.set_num_threads(1)
+        for solver in solvers.values():
+            for name in cams:  # every system ahead of every forward, the first map's first: its noise is drawn
+                solver.submit(pool, x0, masks[name].seen)  # while the rest are solved
+        if cpu and later:
+            parts.append(pool.submit(_scores, model, later, target))
+            later = []
+        for way, imputer in ways.items():
+            for name in cams:
+                torch.manual_seed(seed)
+                inputs = [solvers.get(way, imputer)(x0, m) for m in masks[name].seen]  # as perturbed() calls it
+                slots[(way, name)] = (size, len(percentiles))
+                size += len(inputs)
+                if cpu:
+                    parts += [pool.submit(_scores, model, inputs[i: i + CHUNK], target)
+                              for i in range(0, len(inputs), CHUNK)]
+                else:
+                    later += inputs
+        parts = [p.result() for p in parts] + [_scores(model, later[i: i + 32], target)
+                                               for i in range(0, len(later), 32)]
+    finally:
+        pool.shutdown(cancel_futures=True)
+        torch.set_num_threads(caller)
+    scores = np.concatenate([s for s, _ in parts])
     origin = scores[0] if base is None else np.float32(base)
     out = {}
     for key, (start, n) in slots.items():
         lerf, morf = scores[start: start + n] - origin, scores[start + n: start + 2 * n] - origin
         out[key] = (float((lerf.mean() - morf.mean()) / 2), morf.tolist(), lerf.tolist())
-    return out, t_imp, t_fwd
+    return out, sum(sum(s.seconds) for s in solvers.values()), sum(t for _, t in parts)
 
 
 def faithfulness(model: Model, photo: Photo, target: int | str | None = None, method: str = "gradcam",
@@ -258,7 +314,8 @@ def faithfulness(model: Model, photo: Photo, target: int | str | None = None, me
     Returns:
         ``{target, method, faithfulness: {road_combined, morf, lerf, percentiles, baselines: {random, sobel}},
         fill: {...} | None, seconds: {imputation, forward}}``; ``morf``/``lerf`` are the target logit's change
-        at each percentile.
+        at each percentile; ``seconds`` are the thread-seconds spent solving ROAD's systems and forwarding the
+        perturbed inputs (on the CPU the two overlap in the lanes, :func:`road_scores`).
     """
     x = model.prepare([photo])
     spec = model.target_index(target)
