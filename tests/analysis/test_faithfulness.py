@@ -21,7 +21,9 @@ from facefake_core.model import predict_and_cam
 
 def test_road_equals_pytorch_grad_cam_called_directly(model):
     photo = load_photo(draw_photo(11, 200, 150))
-    out = faithfulness(model, photo, target="fake", seed=3)
+    threads = torch.get_num_threads()
+    out = faithfulness(model, photo, target="fake", seed=3)  # on the CPU: in the lanes, see road_scores
+    assert torch.get_num_threads() == threads  # the caller's thread count is back
     f = out["faithfulness"]
     assert out["target"] == "fake" and f["percentiles"] == [20, 40, 60, 80]
     x = model.prepare([photo])
