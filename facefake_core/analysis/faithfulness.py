@@ -5,9 +5,10 @@ for Attribution Methods", 2022): for each percentile ``p`` the least relevant ``
 (LeRF) and, separately, the most relevant ``p`` % (MoRF), each by ROAD's noisy linear imputation; the score is
 ``(mean LeRF change - mean MoRF change) / 2`` of the target's **logit** (``ClassifierOutputTarget``), so a
 faithful map scores high. It is computed on the model's input crop with the CAM upsampled to the input size as
-pytorch-grad-cam itself produces it (``scale_cam_image``), and all perturbed inputs of the CAM and of two
-yardsticks (a ``RandomCAM`` and a Sobel edge map) go through the network in one batch; the unperturbed input's
-score is the one the map's own pass computed (it is not forwarded a second time). The perturbations are
+pytorch-grad-cam itself produces it (``scale_cam_image``), and the perturbed inputs of the CAM and of two
+yardsticks (a ``RandomCAM`` and a Sobel edge map) go through the network in batches, on the CPU in the evaluator's
+lanes beside ROAD's linear solves (:func:`road_scores`); the unperturbed input's score is the one the map's own pass
+computed (it is not forwarded a second time). The perturbations are
 pytorch-grad-cam's own classes, drawn in the order ``ROADCombined`` draws them, so with the same torch seed the
 score equals ``ROADCombined`` called directly (to float rounding: tested to 1e-4).
 

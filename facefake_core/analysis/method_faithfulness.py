@@ -1,9 +1,10 @@
 """Which CAM method is most faithful for this model: every method scored by ROAD on a few images of a set.
 
 Each image's maps (one per method) and its two yardsticks (a ``RandomCAM`` and Sobel edges, which explain nothing)
-are scored by :func:`~facefake_core.analysis.faithfulness.road_scores` in one batch per image, with the same
-seeding as :func:`~facefake_core.analysis.faithfulness.faithfulness`, so a method's score on an image is the score
-``faithfulness`` gives that image and method. Scores are in logit units of the explained class (see that module).
+are scored by :func:`~facefake_core.analysis.faithfulness.road_scores` image by image (on the CPU in the lanes), with
+the same seeding as :func:`~facefake_core.analysis.faithfulness.faithfulness`, so a method's score on an image is the
+score ``faithfulness`` gives that image and method. Scores are in logit units of the explained class (see that
+module).
 A method earns trust on this model when it beats both yardsticks on most images, not only on average.
 """
 
