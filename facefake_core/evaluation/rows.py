@@ -41,7 +41,7 @@ class Row:
     style: str = ""
     image_sha: str = ""
     probs: dict[str, float] = field(default_factory=dict)
-    cam: np.ndarray | None = field(default=None, repr=False)
+    cam: np.ndarray | None = field(default=None, repr=False, compare=False)  # an array: ``==`` would raise
     focus: FocusMeasures | None = None
     error: str | None = None
     bokeh_share: float | None = None

@@ -148,3 +148,12 @@ def test_loss_column_is_row_loss_for_labels_the_model_does_not_know():
                             np.zeros(3, bool), ["1", "2", "3"], VOCAB, probs, np.full(3, -1, np.int8))
     got = columns_of(LazyRows(cols, lambda keys: {}, Row.from_stored), "fake")["loss"].tolist()
     assert got == [-math.log(0.75), -math.log(1e-12), -math.log(1e-12)]
+
+
+def test_rows_holding_cam_grids_compare_without_raising():
+    cam = np.arange(4, dtype=np.float32).reshape(2, 2)
+    a = Row("/x.jpg", "fake", image_sha="s", probs={"fake": 0.7, "real": 0.3}, cam=cam)
+    b = Row("/x.jpg", "fake", image_sha="s", probs={"fake": 0.7, "real": 0.3}, cam=cam.copy(),
+            class_cams={"fake": cam, "real": cam})
+    assert a == b  # the same image and result (was: ValueError, the truth value of an array is ambiguous)
+    assert a != Row("/x.jpg", "fake", image_sha="s", probs={"fake": 0.6, "real": 0.4}, cam=cam)
