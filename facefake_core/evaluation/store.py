@@ -216,12 +216,6 @@ class Store:
             return {sha: np.frombuffer(vec, "<f2", count=dim) for sha, dim, vec in _select_in(con, q, [model_sha],
                                                                                                 image_shas)}
 
-    def has_features(self, model_sha: str, image_shas: Sequence[str]) -> set[str]:
-        """Which of the given images have a stored feature vector for the model (their keys only, no vectors)."""
-        q = "SELECT image_sha FROM features WHERE model_sha=? AND image_sha IN ({})"
-        with self._connect() as con:
-            return {sha for (sha,) in _select_in(con, q, [model_sha], image_shas)}
-
     def put_features(self, model_sha: str, rows: Iterable[tuple[str, np.ndarray]]) -> None:
         """Write ``(image_sha, vector)`` rows (any float dtype, stored as float16) in one transaction."""
         with self._connect() as con:

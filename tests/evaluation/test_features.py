@@ -101,9 +101,10 @@ def test_head_split_finds_the_final_linear_or_nothing(model):
     assert head_split(torch.nn.Sequential(torch.nn.Conv2d(3, 2, 1), torch.nn.Flatten())) is None
 
 
-def test_has_features_names_the_stored_keys_only(tmp_path):
+def test_get_features_returns_the_models_stored_vectors_only(tmp_path):
     store = Store(tmp_path / "s.sqlite")
     store.put_features("m", [("a", np.ones(4)), ("b", np.zeros(4))])
     store.put_features("other", [("c", np.ones(4))])
-    assert store.has_features("m", ["a", "b", "c", "d"]) == {"a", "b"}
-    assert store.has_features("m", [f"x{i}" for i in range(1200)] + ["b"]) == {"b"}  # past one 500-key query
+    got = store.get_features("m", ["a", "b", "c", "d"])
+    assert set(got) == {"a", "b"} and got["a"].tolist() == [1.0] * 4 and got["b"].dtype == np.float16
+    assert set(store.get_features("m", [f"x{i}" for i in range(1200)] + ["b"])) == {"b"}  # past one 500-key query
