@@ -154,12 +154,15 @@ def _choose_image(ev: Evaluation, frame, link: str | None) -> Row | None:
 
 def _detail(model: Model, ev: Evaluation, row: Row, threshold: float) -> None:
     f, pos = row.focus, ev.positive
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     try:
         pixels = state.photo_from_path(row.path, Path(row.path).stat().st_mtime_ns).pixels
         c1.image(pixels, caption=Path(row.path).name, width="stretch")
         c2.image(state.stored_overlay(model, ev.model_sha, row, row.image_sha, row.path, CONFIG.colormap,
                                       CONFIG.overlay_alpha, None), caption="Stored Grad-CAM", width="stretch")
+        c3.image(state.focus_picture(pixels, row.image_sha), width="stretch",
+                 caption="What the verdict saw: defocused blocks blue, the in-focus subject it judges them against "
+                         "green, the face the cascade found white")
     except (FacefakeError, OSError, ValueError) as err:
         c1.error(mode.say(str(err).splitlines()[0]))
     facts = {"true class": row.label, f"P({pos})": f"{row.probs[pos]:.4f}",
@@ -170,8 +173,8 @@ def _detail(model: Model, ev: Evaluation, row: Row, threshold: float) -> None:
     if row.bokeh_share is not None and row.face_share is not None:
         facts["CAM on defocused blocks"] = f"{row.bokeh_share:.1%}"
         facts["CAM on the face box"] = f"{row.face_share:.1%}"
-    c3.markdown("\n".join(f"- **{k}:** {v}" for k, v in facts.items()))
-    if c3.button("Open in Inspect", key=f"{KEY}_to_inspect"):
+    c4.markdown("\n".join(f"- **{k}:** {v}" for k, v in facts.items()))
+    if c4.button("Open in Inspect", key=f"{KEY}_to_inspect"):
         st.switch_page("views/inspect.py", query_params={"image": image_link(row)})
 
 

@@ -22,13 +22,13 @@ from .focus import (
 )
 from .geometry import Box, map_to_photo
 from .photo import ImageInput, Photo, decode, file_sha256, load_photo, read_bytes
-from .render import COLORMAPS, cam_overlay, draw_box, overlay, png_bytes, thumbnail
+from .render import COLORMAPS, cam_overlay, draw_box, focus_overlay, overlay, png_bytes, thumbnail
 from .spectrum import REGIONS, ProfileStats, RadialProfile, log_power_spectrum, mean_image_profile, radial_profile
 
 __all__ = [
     "Box", "COLORMAPS", "FOCUS_VERSION", "FocusMeasures", "ImageInput", "NARROW_DOF_THRESHOLD", "Photo",
     "ProfileStats", "REGIONS", "RadialProfile", "VARIANTS", "Variant", "blur_background", "cam_in_bokeh",
-    "cam_overlay", "decode", "face_region", "FileInfo", "file_info", "gaussian_blur", "defocus_mask", "detect_face", "draw_box", "edit", "file_sha256", "jpeg",
+    "cam_overlay", "decode", "focus_overlay", "face_region", "FileInfo", "file_info", "gaussian_blur", "defocus_mask", "detect_face", "draw_box", "edit", "file_sha256", "jpeg",
     "load_photo", "log_power_spectrum", "make_variants", "map_to_photo", "mean_image_profile", "measure_focus",
     "overlay", "png_bytes", "radial_profile", "read_bytes", "rescale", "sharpen_background", "sharpness_map",
     "thumbnail",

@@ -13,6 +13,7 @@ from PIL import Image
 from pytorch_grad_cam.utils.image import show_cam_on_image
 
 from ..config import CONFIG
+from .focus import FocusMeasures, defocus_mask
 from .geometry import Box, map_to_photo
 
 #: Colour maps offered, by name, as OpenCV constants.
@@ -78,6 +79,36 @@ def draw_box(image: np.ndarray, box: tuple[int, int, int, int], color=(255, 255,
     x0, y0, x1, y1 = box
     t = max(1, round(min(h, w) / 200))
     cv2.rectangle(out, (max(x0, 0), max(y0, 0)), (min(x1, w) - 1, min(y1, h) - 1), color, t)
+    return out
+
+
+#: Colours (RGB) of :func:`focus_overlay`: the defocused blocks' tint, the subject box, the face box.
+DEFOCUS_TINT, SUBJECT_COLOUR, FACE_COLOUR = (40, 110, 255), (60, 220, 90), (255, 255, 255)
+
+
+def focus_overlay(photo: np.ndarray, measures: FocusMeasures, alpha: float = 0.5) -> np.ndarray:
+    """What the depth-of-field verdict saw: the photo with its defocused blocks (:func:`defocus_mask`) tinted blue,
+    the subject box (the in-focus reference the blocks are judged against) outlined in green and the face box the
+    Haar cascade found in white.
+
+    Args:
+        photo: RGB uint8 ``(H, W, 3)``, the photo the measures are of.
+        measures: its :class:`FocusMeasures` with their block map (fresh from ``measure_focus``; a result row's
+            measures have none).
+        alpha: weight of the tint on a defocused pixel.
+
+    Raises:
+        ValueError: measures without a block map.
+    """
+    if measures.block_map is None:
+        raise ValueError("these focus measures have no block map: measure the photo again (measure_focus)")
+    mask = defocus_mask(measures, photo.shape[:2])
+    out = photo.copy()
+    out[mask] = np.round(photo[mask] * (1 - alpha) + np.array(DEFOCUS_TINT) * alpha).astype(np.uint8)
+    if measures.subject_box is not None:
+        out = draw_box(out, measures.subject_box, SUBJECT_COLOUR)
+    if measures.face_source == "cascade" and measures.face_box is not None:
+        out = draw_box(out, measures.face_box, FACE_COLOUR)
     return out
 
 

@@ -75,11 +75,12 @@ def test_depth_of_field_page(hard_set):
     ok(at)
     assert at.query_params["image"] == path
     assert any(s.value.startswith("One image") for s in at.subheader)
-    assert len(at.image) >= 2 + 5  # original, stored CAM, five blur variants
+    assert len(at.image) >= 3 + 5  # original, stored CAM, what the verdict saw, five blur variants
+    assert any("What the verdict saw" in str(im.proto) for im in at.image)
     at.selectbox(key="dof_kind").set_value("jpeg").run()
     at.toggle(key="dof_shared").set_value(False).run()
     ok(at)
-    assert len(at.image) >= 2 + 6  # six JPEG qualities
+    assert len(at.image) >= 3 + 6  # six JPEG qualities
 
     at.number_input(key="dof_sp_cap").set_value(2).run()
     by_key(at.button, "dof_sp_run").click().run()

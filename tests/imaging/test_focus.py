@@ -12,7 +12,10 @@ import pytest
 
 from conftest import dof_photo
 from facefake_core.demo import LABELS, render_portrait
-from facefake_core.imaging import FocusMeasures, cam_in_bokeh, defocus_mask, focus, measure_focus, sharpness_map
+from facefake_core.imaging import (
+    FocusMeasures, cam_in_bokeh, defocus_mask, focus, focus_overlay, measure_focus, sharpness_map,
+)
+from facefake_core.imaging.render import DEFOCUS_TINT, FACE_COLOUR, SUBJECT_COLOUR
 
 
 def _texture(rng: np.random.Generator, h: int, w: int, amp: float, scale: float) -> np.ndarray:
@@ -288,3 +291,27 @@ def test_threads_give_the_same_answers() -> None:
     with ThreadPoolExecutor(max_workers=3) as pool:
         together = list(pool.map(lambda i: measure_focus(i).to_dict(), imgs))
     assert together == alone
+
+
+def test_focus_overlay_tints_the_defocused_blocks_and_outlines_the_subject() -> None:
+    img, _ = portrait(2, sigma=5, noise=3)
+    m = measure_focus(img)
+    assert m.subject_box is not None and m.defocus_fraction > 0
+    out = focus_overlay(img, m)
+    assert out.shape == img.shape and out.dtype == np.uint8
+    mask = defocus_mask(m, img.shape[:2])
+    lines = np.zeros(img.shape[:2], bool)  # the outlines' pixels (a few px wide), left out of the pixel checks
+    for box in (m.subject_box, m.face_box):
+        x0, y0, x1, y1 = box
+        ring = np.zeros_like(lines)
+        ring[max(y0 - 3, 0): y1 + 3, max(x0 - 3, 0): x1 + 3] = True
+        ring[y0 + 3: y1 - 3, x0 + 3: x1 - 3] = False
+        lines |= ring
+    tinted = np.round(img * 0.5 + np.array(DEFOCUS_TINT) * 0.5).astype(np.uint8)  # by hand: half photo, half tint
+    assert np.array_equal(out[mask & ~lines], tinted[mask & ~lines])
+    assert np.array_equal(out[~mask & ~lines], img[~mask & ~lines])
+    x0, y0 = m.subject_box[:2]
+    expected = FACE_COLOUR if m.face_source == "cascade" and m.face_box[:2] == (x0, y0) else SUBJECT_COLOUR
+    assert tuple(out[y0, x0]) == expected  # the subject box's corner
+    with pytest.raises(ValueError, match="no block map"):
+        focus_overlay(img, FocusMeasures.from_dict(m.to_dict()))
