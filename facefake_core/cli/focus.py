@@ -2,25 +2,43 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..errors import FacefakeError
 from ..evaluation import positive_class
-from ..imaging import edit, load_photo, measure_focus
+from ..imaging import edit, focus_overlay, load_photo, measure_focus, png_bytes
 from ._common import add_common, emit, load
 
 
 def cmd_dof(args, progress) -> int:
-    out, failed = [], 0
+    out, failed, names = [], 0, set()
+    if args.out:
+        try:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ValueError(f"--out {args.out}: cannot make the folder ({err.strerror or err})") from None
     for i, path in enumerate(args.images):
         try:
-            out.append({"path": path, **measure_focus(load_photo(path).pixels).to_dict()})
+            pixels = load_photo(path).pixels
+            m = measure_focus(pixels)
+            out.append({"path": path, **m.to_dict()})
+            if args.out:  # what the verdict saw, as the Depth of field page shows it
+                name = Path(path).stem if Path(path).stem not in names else f"{Path(path).stem}_{i}"
+                names.add(name)
+                picture = Path(args.out) / f"{name}_focus.png"
+                picture.write_bytes(png_bytes(focus_overlay(pixels, m)))
+                out[-1]["picture"] = str(picture)
         except FacefakeError as err:
             failed += 1
             out.append({"path": path, "error": str(err)})
+        except OSError as err:  # the picture could not be written; the measures stand
+            failed += 1
+            out[-1]["error"] = f"cannot write the picture ({err.strerror or err})"
         progress(i + 1, len(args.images), "measuring focus")
     lines = [f"{o['path']}: error: {o['error']}" if "error" in o else
              f"{o['path']}: narrow_dof={o['narrow_dof']} dof_score={o['dof_score']:.2f} face={o['face_source']} "
              f"face_sharpness={o['face_sharpness']:.2f} background_sharpness={o['background_sharpness']:.2f}"
-             for o in out]
+             + (f" picture={o['picture']}" if "picture" in o else "") for o in out]
     emit(args, out, "\n".join(lines))
     return 1 if failed else 0
 
@@ -52,6 +70,8 @@ def register(sub) -> None:
     p = sub.add_parser("dof", help="depth-of-field measures: face box, sharpness, narrow_dof flag (no model)")
     p.add_argument("images", nargs="+", metavar="IMG")
     p.add_argument("--json", action="store_true", help="print JSON on stdout instead of text")
+    p.add_argument("--out", metavar="DIR", help="also write what each verdict saw to DIR/<name>_focus.png: the "
+                   "defocused blocks tinted blue, the in-focus subject box green, the cascade's face box white")
     p.set_defaults(func=cmd_dof)
 
     p = sub.add_parser("counterfactual", help="P(fake) before and after one edit of each image")

@@ -106,3 +106,44 @@ def test_explain_margin_target(capsys, learner_pkl, tmp_path):
                        "--json", "--target", "margin", "--faithfulness")
     data = json.loads(out)
     assert code == 0 and data["target"] == "fake − real" and "road_combined" in data["faithfulness"]
+
+
+def test_dof_json_and_the_pictures_of_what_each_verdict_saw(capsys, tmp_path):
+    from conftest import dof_photo
+
+    from facefake_core.imaging import focus_overlay, load_photo, measure_focus
+
+    paths = []
+    for k, sharp in enumerate((False, True)):
+        p = tmp_path / ("a" if k == 0 else "b") / "same.png"  # one name twice: two pictures all the same
+        p.parent.mkdir()
+        Image.fromarray(dof_photo(k, sharp)).save(p)
+        paths.append(str(p))
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    code, out, _ = run(capsys, "dof", *paths, str(bad), "--json", "--out", str(tmp_path / "pics"))
+    data = json.loads(out)
+    assert code == 1 and "error" in data[2] and "picture" not in data[2]  # the bad file is reported, not fatal
+    for p, d in zip(paths, data):
+        m = measure_focus(load_photo(p).pixels)
+        assert d["narrow_dof"] == m.narrow_dof and d["dof_score"] == m.dof_score
+        assert np.array_equal(np.asarray(Image.open(d["picture"])), focus_overlay(load_photo(p).pixels, m))
+    assert len({d["picture"] for d in data[:2]}) == 2
+    code, out, err = run(capsys, "dof", paths[0], "--out", str(bad))  # a file where the folder should be
+    assert code == 2 and err.count("\n") == 1 and "cannot make the folder" in err
+
+
+def test_counterfactual_json(capsys, learner_pkl, model, tmp_path):
+    src = tmp_path / "p.png"
+    Image.fromarray(draw_photo(4, 160, 120)).save(src)
+    code, out, _ = run(capsys, "counterfactual", str(src), "--blur-background", "4", "--model", str(learner_pkl),
+                       "--json")
+    (d,) = json.loads(out)
+    assert code == 0 and d["edit"] == {"blur_background": 4.0}
+    from facefake_core.imaging import edit, load_photo
+
+    photo = load_photo(src)
+    before, after = model.predict(photo.pixels), model.predict(edit(photo, "blur_background", 4.0).pixels)
+    assert all(abs(d["before"][c] - before.probs[c]) < 1e-5 for c in before.probs)  # one batch of two: rounding
+    assert all(abs(d["after"][c] - after.probs[c]) < 1e-5 for c in after.probs)
+    assert d["after"] != d["before"]
