@@ -99,15 +99,16 @@ def bench(work: Path, repeat: int, fill: bool, learner: str | None = None) -> di
             fn()
             times[k].append(time.perf_counter() - t)
     f, b, s, ln = (statistics.median(times[k]) for k in runs)
-    cores = torch.get_num_threads()
-    imp = statistics.median(sec["imputation"] / (cores * t) for sec, t in zip(seconds, times["faithfulness"]))
-    fwd = statistics.median(sec["forward"] / (cores * t) for sec, t in zip(seconds, times["faithfulness"]))
+    threads = torch.get_num_threads()
+    imp = statistics.median(sec["imputation"] / (threads * t) for sec, t in zip(seconds, times["faithfulness"]))
+    fwd = statistics.median(sec["forward"] / (threads * t) for sec, t in zip(seconds, times["faithfulness"]))
+    each = [round(a / c, 3) for a, c in zip(times["faithfulness"], times["batched"])]
     return {"learner": learner or "random-init resnet50, 256 px", "forward_passes": n, "fill": fill,
-            "repeat": repeat, "threads": torch.get_num_threads(), "cores": os.cpu_count(),
+            "repeat": repeat, "threads": threads, "cores": os.cpu_count(),
             "load_1min": [load0, os.getloadavg()[0]],
             "faithfulness_ms": f * 1e3, "forwards_batched_ms": b * 1e3, "forwards_sequential_ms": s * 1e3,
             "forwards_lanes_ms": ln * 1e3, "faithfulness_over_forwards": f / b,
-            "faithfulness_over_forwards_each": [round(a / c, 3) for a, c in zip(times["faithfulness"], times["batched"])],
+            "faithfulness_over_forwards_each": each,
             "faithfulness_over_sequential": f / s, "faithfulness_over_lane_forwards": f / ln,
             "imputation_ms": statistics.median(sec["imputation"] for sec in seconds) * 1e3,
             "imputation_share": imp, "forward_share": fwd,

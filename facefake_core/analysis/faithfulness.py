@@ -139,15 +139,14 @@ class SolveOnce:
         self.seconds.append(time.perf_counter() - t)
         return out
 
-    def submit(self, pool: Executor, img: torch.Tensor, masks: Sequence[torch.Tensor]) -> list[Future]:
+    def submit(self, pool: Executor, img: torch.Tensor, masks: Sequence[torch.Tensor]) -> None:
         """Hand the distinct ``masks`` not solved or submitted yet to ``pool``, those with most unknowns first (so
-        that the threads finish together); returns the futures of all of ``masks``' systems still pending."""
+        that the threads finish together); a call on one of them waits for its solve."""
         todo = {m.numpy().tobytes(): m for m in masks}
         new = sorted(((k, m) for k, m in todo.items() if k not in self.solved and k not in self.pending),
                      key=lambda km: -int((km[1] == 0).sum()))
         for key, m in new:
             self.pending[key] = pool.submit(self._solve, img, m)
-        return [self.pending[k] for k in todo if k in self.pending]
 
     def prime(self, img: torch.Tensor, masks: Sequence[torch.Tensor], workers: int = 2) -> None:
         """Solve the distinct ``masks`` not solved yet, ``workers`` at a time."""
@@ -270,9 +269,11 @@ def road_scores(model: Model, x0: torch.Tensor, cams: dict[str, np.ndarray], tar
     try:
         if cpu:  # this thread only draws noise now: a team of its own would spin beside the lanes
             torch.set_num_threads(1)
+        # Every system is queued ahead of every forward (a solve beside a forward pass runs slower than beside
+        # another solve), the first map's first, so that its noise is drawn while the rest are solved.
         for solver in solvers.values():
-            for name in cams:  # every system ahead of every forward, the first map's first: its noise is drawn
-                solver.submit(pool, x0, masks[name].seen)  # while the rest are solved
+            for name in cams:
+                solver.submit(pool, x0, masks[name].seen)
         if cpu and later:
             parts.append(pool.submit(_scores, model, later, target))
             later = []
