@@ -1,5 +1,6 @@
-"""The set-level evidence in a real browser: the Hard set page's slice table, diagnosis and calibration, and the
-robustness curves of round0 and round1 overlaid on the Rounds page, on the offline demo. Each step must end with
+"""The set-level evidence in a real browser: the Hard set page's slice table, diagnosis and calibration, the
+robustness curves of round0 and round1 overlaid on the Rounds page, and what one image's depth-of-field verdict saw,
+on the offline demo. Each step must end with
 no error box; the pictures go to ``docs/img/`` (the README and docs/evidence.md show them).
 
     .venv/bin/python benchmarks/evidence_shots.py --demo-dir DIR [--out docs/img]
@@ -22,6 +23,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
 
 from newcomer import CHROMIUM, LONG_MS, Walk  # noqa: E402
 
+#: A studio fake of the demo hard set with a narrow depth of field and a face the cascade finds.
+FOCUS_IMAGE = "studio_00006.png"
+
 
 def _between(page, top: str, bottom: str | None, path: Path) -> None:
     """A screenshot of the page from the heading ``top`` down to the heading ``bottom`` (or 900 px)."""
@@ -31,7 +35,7 @@ def _between(page, top: str, bottom: str | None, path: Path) -> None:
     page.screenshot(path=str(path), clip={"x": 0, "y": max(a["y"] - 8, 0), "width": 1400, "height": y1 - a["y"]})
 
 
-def shots(page, url: str, out: Path) -> Walk:
+def shots(page, url: str, out: Path, only: list[str] | None = None) -> Walk:
     w = Walk(page, out)
 
     def hard_set():
@@ -65,9 +69,23 @@ def shots(page, url: str, out: Path) -> Walk:
         page.locator('[data-testid="stPlotlyChart"]').last.wait_for()
         _between(page, r"^Robustness, rounds overlaid$", r"images on which the rounds disagree", out / "robustness.png")
 
-    for name, fn in (("Hard set: slices, diagnosis, calibration", hard_set),
-                     ("Rounds: robustness curves overlaid", robustness_rounds)):
-        w.step(name, fn)
+    def focus_verdict():
+        w.nav("Depth of field")  # the session's last set: the demo hard set
+        page.get_by_role("combobox", name=re.compile(r"^Image")).first.click(timeout=60_000)
+        page.keyboard.type(FOCUS_IMAGE)
+        page.keyboard.press("Enter")
+        head = page.get_by_role("heading", name=f"One image · {FOCUS_IMAGE}")
+        head.wait_for(timeout=LONG_MS)
+        w.settled()
+        box = head.bounding_box()
+        page.screenshot(path=str(out / "focus_verdict.png"),
+                        clip={"x": box["x"] - 16, "y": box["y"] - 8, "width": 1400 - box["x"], "height": 420})
+
+    steps = {"hard_set": ("Hard set: slices, diagnosis, calibration", hard_set),
+             "rounds": ("Rounds: robustness curves overlaid", robustness_rounds),
+             "focus": ("Depth of field: what one image's verdict saw", focus_verdict)}
+    for key in ["hard_set"] + [k for k in steps if k != "hard_set" and (not only or k in only)]:
+        w.step(*steps[key])
     return w
 
 
@@ -78,6 +96,8 @@ def main(argv=None) -> int:
     ap.add_argument("--store", type=Path, default=None,
                     help="a results store to reuse (e.g. the one `facefake robustness` filled), so the pages find the "
                          "curves already computed")
+    ap.add_argument("--only", action="append", choices=["rounds", "focus"],
+                    help="only this step after the Hard set's (which the others need); repeatable")
     args = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -94,9 +114,9 @@ def main(argv=None) -> int:
                                          args=["--headless", "--no-sandbox", "--disable-gpu"])
             page = browser.new_page(viewport={"width": 1400, "height": 5200})
             page.set_default_timeout(300_000)
-            w = shots(page, url, Path(tmp))
+            w = shots(page, url, Path(tmp), args.only)
             browser.close()
-        for name in ("slices.png", "calibration.png", "robustness.png"):
+        for name in ("slices.png", "calibration.png", "robustness.png", "focus_verdict.png"):
             if (Path(tmp) / name).exists():
                 (args.out / name).write_bytes((Path(tmp) / name).read_bytes())
     failed = [r for r in w.results if r[2]]
