@@ -27,7 +27,7 @@ import streamlit as st
 from facefake_core import Explanation, Model, Prediction, analysis, load_model
 from facefake_core import default_source as _default_source
 from facefake_core.evaluation import Evaluation, Row, Store, evaluate as _evaluate, stored_cam
-from facefake_core.imaging import Photo, cam_overlay, focus_overlay, load_photo, measure_focus, thumbnail
+from facefake_core.imaging import FocusMeasures, Photo, cam_overlay, load_photo, measure_focus, thumbnail
 from facefake_core.progress import Progress
 from facefake_core.serving import WorkQueue
 
@@ -309,10 +309,10 @@ def dof_sweep(_mdl: Model, model_sha: str, _photo: Photo, image_sha: str, kind: 
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def focus_picture(_pixels: np.ndarray, image_sha: str) -> np.ndarray:
-    """What a photo's depth-of-field verdict saw (:func:`facefake_core.imaging.focus_overlay`), measured again: a
-    result row keeps the measures but not their block map, and measuring takes a few milliseconds."""
-    return focus_overlay(_pixels, measure_focus(_pixels))
+def focus_measures(_pixels: np.ndarray, image_sha: str) -> FocusMeasures:
+    """A photo's focus measures with their block map, measured again (a few milliseconds): a result row keeps the
+    measures but not the block map that :func:`facefake_core.imaging.focus_overlay` draws."""
+    return measure_focus(_pixels)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

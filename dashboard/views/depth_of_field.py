@@ -20,7 +20,7 @@ from facefake_core.analysis import (
     slice_name, slice_table,
 )
 from facefake_core.evaluation import Evaluation, Row, predict_at
-from facefake_core.imaging import NARROW_DOF_THRESHOLD, VARIANTS, cam_overlay
+from facefake_core.imaging import NARROW_DOF_THRESHOLD, VARIANTS, cam_overlay, focus_overlay
 
 from dashboard import dof_figures, mode, state
 from dashboard.pickers import evaluated_set, image_link, is_sha, set_link
@@ -160,7 +160,7 @@ def _detail(model: Model, ev: Evaluation, row: Row, threshold: float) -> None:
         c1.image(pixels, caption=Path(row.path).name, width="stretch")
         c2.image(state.stored_overlay(model, ev.model_sha, row, row.image_sha, row.path, CONFIG.colormap,
                                       CONFIG.overlay_alpha, None), caption="Stored Grad-CAM", width="stretch")
-        c3.image(state.focus_picture(pixels, row.image_sha), width="stretch",
+        c3.image(focus_overlay(pixels, state.focus_measures(pixels, row.image_sha)), width="stretch",
                  caption="What the verdict saw: defocused blocks blue, the in-focus subject it judges them against "
                          "green, the face the cascade found white")
     except (FacefakeError, OSError, ValueError) as err:

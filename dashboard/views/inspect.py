@@ -7,7 +7,8 @@ from pathlib import Path
 import streamlit as st
 
 from facefake_core import FacefakeError
-from facefake_core.imaging import cam_overlay, overlay, png_bytes
+from facefake_core.imaging import cam_overlay, focus_overlay, overlay, png_bytes
+from facefake_core.imaging.shares import cam_shares
 
 from dashboard import figures, mode, state
 from dashboard.pickers import photo_picker
@@ -51,8 +52,28 @@ def main() -> None:
     notes = [*photo.notes, f"crop box {e.crop_box}", f"CAM peak {float(e.raw_cam.max()):.4g}"
              + (f" (shared scale {vmax:.4g})" if vmax is not None else "")]
     st.caption(" · ".join(notes))
+    _depth_of_field(photo, e)
     _faithfulness(model, photo, cam.target, cam.method, cam.layer)
     _sanity(model, photo, cam.target, cam.method, cam.layer, cam.colormap)
+
+
+def _depth_of_field(photo, e) -> None:
+    """The photo's depth-of-field verdict, what it saw, and how much of the map shown lies on its defocused blocks
+    (no model run: the measures take a few milliseconds)."""
+    with st.expander("Depth of field (is the background blurred, and is the map on it?)"):
+        m = state.focus_measures(photo.pixels, photo.sha256)
+        shares = cam_shares(e.raw_cam, e.crop_box, m)  # as the evaluator stores them
+        left, right = st.columns(2)
+        left.image(focus_overlay(photo.pixels, m), width="stretch",
+                   caption="What the verdict saw: defocused blocks blue, the in-focus subject it judges them "
+                           "against green, the face the cascade found white")
+        facts = {"narrow depth of field": "yes" if m.narrow_dof else "no", "depth-of-field score": f"{m.dof_score:.2f}",
+                 "defocused share of the photo": f"{m.defocus_fraction:.1%}",
+                 f"{e.method} map for “{e.target}” on defocused blocks": f"{shares['bokeh_share']:.1%}",
+                 f"… on the face box ({m.face_source})": f"{shares['face_share']:.1%}"}
+        right.markdown("\n".join(f"- **{k}:** {v}" for k, v in facts.items()))
+        right.caption("The seed's detector called studio AI portraits with a blurred background “real”: a map with "
+                      "much of its mass on the blue blocks is looking at the background, not the face.")
 
 
 def _faithfulness(model, photo, target: str | None, method: str, layer: str | None) -> None:

@@ -125,8 +125,11 @@ def test_inspect_upload_and_controls(env):
     assert at.file_uploader
     at.file_uploader(key="inspect_upload").set_value(("face.png", png(3, 200, 150), "image/png")).run()
     ok(at)
-    assert len(at.image) == 2  # original and overlay
+    assert len(at.image) == 3  # original, overlay, and what the depth-of-field verdict saw
     assert at.subheader[0].value.startswith("Prediction: ")
+    text = " ".join(m.value for m in at.markdown)
+    shown = at.image[1].proto.imgs[0].caption.split("“")[1].split("”")[0]  # the class the map shown explains
+    assert "narrow depth of field" in text and f"map for “{shown}” on defocused blocks" in text
     assert at.get("download_button")
     at.selectbox(key="inspect_target").set_value("real").run()
     at.selectbox(key="inspect_layer").set_value("layer3").run()
@@ -173,7 +176,7 @@ def test_inspect_synthetic_portrait_deep_link(env):
     ok(at)
     assert radio(at, "inspect_src").value == "Synthetic demo portrait"
     assert at.number_input(key="inspect_seed").value == 5
-    assert len(at.image) == 2
+    assert len(at.image) == 3
 
 
 @pytest.fixture(scope="session")

@@ -134,7 +134,8 @@ def test_an_image_hash_link_opens_the_stored_image(public):
     at.query_params["image"] = file_sha256(first)
     at.run()
     ok(at)
-    assert radio(at, "inspect_src").value == "Image from the hard set" and len(at.image) == 2
+    assert radio(at, "inspect_src").value == "Image from the hard set"
+    assert len(at.image) == 3  # original, overlay, what its depth-of-field verdict saw
 
 
 def test_the_copy_box_is_a_zip_and_two_sessions_marks_stay_apart(public):
