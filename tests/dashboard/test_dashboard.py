@@ -282,7 +282,7 @@ def test_hard_set_deep_link_opens_the_error(env):
     button(fresh, "hs_to_inspect").click().run()  # the same image on Inspect, through ?image=
     ok(fresh)
     assert fresh.title[0].value == "Inspect" and fresh.text_input(key="inspect_path").value == str(first)
-    assert len(fresh.image) == 2
+    assert len(fresh.image) == 3  # original, overlay, what its depth-of-field verdict saw
 
 
 def test_hard_set_manifest_upload_and_demo(env, demo):
