@@ -33,6 +33,8 @@ def cmd_dof(args, progress) -> int:
             out.append({"path": path, "error": str(err)})
         except OSError as err:  # the picture could not be written; the measures stand
             failed += 1
+            if not out or out[-1]["path"] != path:
+                out.append({"path": path})
             out[-1]["error"] = f"cannot write the picture ({err.strerror or err})"
         progress(i + 1, len(args.images), "measuring focus")
     lines = [f"{o['path']}: error: {o['error']}" if "error" in o else
