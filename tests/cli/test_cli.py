@@ -131,6 +131,10 @@ def test_dof_json_and_the_pictures_of_what_each_verdict_saw(capsys, tmp_path):
     assert len({d["picture"] for d in data[:2]}) == 2
     code, out, err = run(capsys, "dof", paths[0], "--out", str(bad))  # a file where the folder should be
     assert code == 2 and err.count("\n") == 1 and "cannot make the folder" in err
+    (tmp_path / "pics2" / "same_focus.png").mkdir(parents=True)  # a folder where the picture should go
+    code, out, _ = run(capsys, "dof", paths[0], "--json", "--out", str(tmp_path / "pics2"))
+    (row,) = json.loads(out)
+    assert code == 1 and row["error"].startswith("cannot write the picture") and "narrow_dof" in row
 
 
 def test_counterfactual_json(capsys, learner_pkl, model, tmp_path):
