@@ -26,7 +26,7 @@ import streamlit as st
 
 from facefake_core import Explanation, Model, Prediction, analysis, load_model
 from facefake_core import default_source as _default_source
-from facefake_core.evaluation import Evaluation, Row, Store, evaluate as _evaluate, stored_cam
+from facefake_core.evaluation import Evaluation, Row, Store, evaluate as _evaluate, stored_cam, stored_focus
 from facefake_core.imaging import FocusMeasures, Photo, cam_overlay, load_photo, measure_focus, thumbnail
 from facefake_core.progress import Progress
 from facefake_core.serving import WorkQueue
@@ -310,9 +310,10 @@ def dof_sweep(_mdl: Model, model_sha: str, _photo: Photo, image_sha: str, kind: 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def focus_measures(_pixels: np.ndarray, image_sha: str) -> FocusMeasures:
-    """A photo's focus measures with their block map, measured again (a few milliseconds): a result row keeps the
-    measures but not the block map that :func:`facefake_core.imaging.focus_overlay` draws."""
-    return measure_focus(_pixels)
+    """A photo's focus measures with the block map :func:`facefake_core.imaging.focus_overlay` draws: as an
+    evaluation stored them (under the current focus rule), or measured now for a photo no evaluation has seen (an
+    upload). ``image_sha`` is the hash of the file's bytes, as the store keys them."""
+    return stored_focus(store(), [image_sha]).get(image_sha) or measure_focus(_pixels)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

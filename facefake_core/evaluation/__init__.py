@@ -15,7 +15,7 @@ from .rounds import Disagreement, disagreements, seed_table
 from .lanes import cpu_lanes, decode_workers
 from .rows import Evaluation, Row
 from .table import LazyRows
-from .runner import evaluate
+from .runner import evaluate, stored_focus
 from .store import MARKS, Store, StoredResult
 from .triage import CSV_COLUMNS, MODEL_WRONG, CopyReport, copy_model_wrong, marks_csv, zip_model_wrong
 
@@ -25,5 +25,5 @@ __all__ = [
     "MODEL_WRONG", "Metrics", "Row", "Store", "StoredResult", "by_loss", "compute", "copy_model_wrong", "cpu_lanes",
     "curves", "decisions", "decode_workers", "disagreements", "discover", "equal_error_rate", "errors_by_loss",
     "evaluate", "find_row", "marks_csv", "most_wrong_first", "positive_class", "predict_at", "rows_in_cell", "seed_table",
-    "stored_cam", "stored_heatmap", "zip_model_wrong",
+    "stored_cam", "stored_focus", "stored_heatmap", "zip_model_wrong",
 ]

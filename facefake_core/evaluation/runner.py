@@ -82,8 +82,8 @@ def _prepare(model: Model, path: str, with_focus: bool, known=None):
     return (pixels.shape[:2], model.prep.item(pixels), focus), None
 
 
-def _known_focus(store: Store, shas: Sequence[str]) -> dict:
-    """Focus measures already stored for these images under the current rule, as FocusMeasures."""
+def stored_focus(store: Store, shas: Sequence[str]) -> dict[str, FocusMeasures]:
+    """Focus measures (with their block maps) already stored for these images under the current rule, by hash."""
     return {h: FocusMeasures.from_dict(d, bm) for h, (d, bm) in store.get_focus(shas, FOCUS_VERSION).items()}
 
 
@@ -287,7 +287,7 @@ def evaluate(model: Model, source: str | os.PathLike | HardSet, *, store: Store 
         # model's actors, so there they are always inline.
         inline = with_focus and (engine == "ray" or model.device.type == "cpu" if defer_focus is None
                                  else not defer_focus)
-        known = _known_focus(store, [h for _, h in todo] + refocus) if with_focus else {}  # from another model
+        known = stored_focus(store, [h for _, h in todo] + refocus) if with_focus else {}  # from another model
 
         def prepare(path: str, h: str):
             return _prepare(model, path, inline, known.get(h) if inline else None)

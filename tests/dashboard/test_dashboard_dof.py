@@ -88,7 +88,7 @@ def test_depth_of_field_page(hard_set):
     assert not any(b.key == "dof_sp_run" for b in ok(at.run()).button)
 
 
-def test_image_deep_link_selects_the_image(hard_set):
+def test_image_deep_link_selects_the_image(hard_set, monkeypatch):
     at = start()
     at.switch_page("views/hard_set.py").run()
     at.text_input(key="hs_path").input(str(hard_set)).run()
@@ -100,3 +100,12 @@ def test_image_deep_link_selects_the_image(hard_set):
     ok(at)
     assert at.selectbox(key="dof_image").value == target
     assert any(s.value == "One image · narrow_1.png" for s in at.subheader)
+
+    # What the verdict saw comes from the stored block map: an evaluated image is not measured again.
+    def measured_again(*_a, **_k):
+        raise AssertionError("focus measured again")
+
+    monkeypatch.setattr("dashboard.state.measure_focus", measured_again)
+    at.selectbox(key="dof_image").set_value(str((hard_set / "real" / "narrow_0.png").resolve())).run()
+    ok(at)
+    assert any("What the verdict saw" in str(im.proto) for im in at.image)

@@ -256,6 +256,24 @@ def test_focus_measures_are_measured_once_per_image_for_all_models(model, tmp_pa
         assert a.focus_dict() == b.focus_dict()  # the same measures, and the same CAM shares from the stored block map
 
 
+def test_stored_focus_is_what_measure_focus_measures_on_the_photo(model, tmp_path):
+    """``stored_focus`` gives back, by hash, the measures and block map the evaluation stored: those
+    ``measure_focus`` finds on the decoded photo (the Depth of field page and Inspect draw them from there)."""
+    from facefake_core.evaluation import stored_focus
+    from facefake_core.imaging import load_photo, measure_focus
+
+    store = Store(tmp_path / "s.sqlite")
+    ev = evaluate(model, make_set(tmp_path / "set", n=2, extra_bad=False), store=store)
+    got = stored_focus(store, [r.image_sha for r in ev.rows] + ["0" * 64])
+    assert set(got) == {r.image_sha for r in ev.rows}  # an unknown hash is simply absent
+    for r in ev.rows:
+        photo = load_photo(r.path)
+        assert photo.sha256 == r.image_sha
+        fresh, kept = measure_focus(photo.pixels), got[r.image_sha]
+        assert kept.to_dict() == fresh.to_dict()
+        assert kept.block_map.dtype == np.float32 and np.array_equal(kept.block_map, fresh.block_map)
+
+
 def test_focus_of_another_rule_version_is_not_reused(tmp_path):
     store = Store(tmp_path / "s.sqlite")
     store.put_focus(1, [("abc", {"dof_score": 0.5}, np.ones((2, 3), np.float32))])
