@@ -231,7 +231,7 @@ def peak_memory(work: Path, n: int, batch_size: int) -> dict:
     pkl = export_learner(work / "mem_learner", size=256)
     make_images(work / "mem_set", n, size=(320, 240), labelled=True)
     code = ("import resource, sys; sys.path.insert(0, %r)\n"
-            "from facefake_core import evaluate, load_model\nfrom facefake_core.store import Store\n"
+            "from facefake_core import evaluate, load_model\nfrom facefake_core.evaluation import Store\n"
             "m = load_model(%r, device='cpu')\n"
             "ev = evaluate(m, %r, store=Store(%r), batch_size=%d or None)\n"
             "print(len(ev.rows), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
