@@ -192,8 +192,8 @@ def stage_costs(model, paths: list[Path], batch_size: int, store) -> dict:
     t9 = time.perf_counter()
     ms = lambda a, b: (b - a) / n * 1e3  # noqa: E731
     return {"stage_read_ms": ms(t0, t1), "stage_decode_ms": ms(t1, t2), "stage_preprocess_ms": ms(t2, t3),
-            "stage_focus_ms": ms(t3, t4), "stage_focus_photograph_ms": ms(t4, t4b), "stage_forward_ms": ms(t5, t6), "stage_cam_tail_ms": ms(t6b, t7),
-            "stage_cam_shares_ms": ms(t7b, t7c),
+            "stage_focus_ms": ms(t3, t4), "stage_focus_photograph_ms": ms(t4, t4b), "stage_forward_ms": ms(t5, t6),
+            "stage_cam_tail_ms": ms(t6b, t7), "stage_cam_shares_ms": ms(t7b, t7c),
             "stage_store_ms": ms(t8, t9), "stage_images": n, "stage_size": "x".join(map(str, pixels[0].shape[1::-1]))}
 
 
