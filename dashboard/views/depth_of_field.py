@@ -19,7 +19,7 @@ from facefake_core.analysis import (
     MAX_PER_SLICE, SUMMARY_KINDS, cam_bokeh_groups, default_slices, error_by_dof, focus_frame, row_by_path,
     slice_name, slice_table,
 )
-from facefake_core.evaluation import Evaluation, Row, predict_at
+from facefake_core.evaluation import Evaluation, Row, find_row, predict_at
 from facefake_core.imaging import NARROW_DOF_THRESHOLD, VARIANTS, cam_overlay, focus_overlay
 
 from dashboard import dof_figures, mode, state
@@ -108,8 +108,8 @@ def _linked_path(ev: Evaluation) -> str | None:
     if not link:
         return None
     if is_sha(link):
-        shas = ev.column("image_sha")
-        return ev.column("path")[shas.index(link)] if link in shas else None
+        row = find_row(ev, link)
+        return row.path if row is not None else None
     if mode.public():
         st.warning(mode.NOT_FOLLOWED)
         return None

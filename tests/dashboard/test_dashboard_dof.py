@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,14 @@ def test_image_deep_link_selects_the_image(hard_set, monkeypatch):
     ok(at)
     assert at.selectbox(key="dof_image").value == target
     assert any(s.value == "One image · narrow_1.png" for s in at.subheader)
+
+    # A row's content hash (the link public mode writes) opens its image too.
+    other = (hard_set / "real" / "sharp_1.png").resolve()
+    at.query_params["image"] = hashlib.sha256(other.read_bytes()).hexdigest()
+    at.run()
+    ok(at)
+    assert at.selectbox(key="dof_image").value == str(other)
+    assert any(s.value == "One image · sharp_1.png" for s in at.subheader)
 
     # What the verdict saw comes from the stored block map: an evaluated image is not measured again.
     def measured_again(*_a, **_k):
