@@ -18,24 +18,24 @@ def cmd_dof(args, progress) -> int:
         except OSError as err:
             raise ValueError(f"--out {args.out}: cannot make the folder ({err.strerror or err})") from None
     for i, path in enumerate(args.images):
+        row = {"path": path}
+        out.append(row)
         try:
             pixels = load_photo(path).pixels
             m = measure_focus(pixels)
-            out.append({"path": path, **m.to_dict()})
+            row.update(m.to_dict())
             if args.out:  # what the verdict saw, as the Depth of field page shows it
                 name = Path(path).stem if Path(path).stem not in names else f"{Path(path).stem}_{i}"
                 names.add(name)
                 picture = Path(args.out) / f"{name}_focus.png"
                 picture.write_bytes(png_bytes(focus_overlay(pixels, m)))
-                out[-1]["picture"] = str(picture)
+                row["picture"] = str(picture)
         except FacefakeError as err:
             failed += 1
-            out.append({"path": path, "error": str(err)})
+            row["error"] = str(err)
         except OSError as err:  # the picture could not be written; the measures stand
             failed += 1
-            if not out or out[-1]["path"] != path:
-                out.append({"path": path})
-            out[-1]["error"] = f"cannot write the picture ({err.strerror or err})"
+            row["error"] = f"cannot write the picture ({err.strerror or err})"
         progress(i + 1, len(args.images), "measuring focus")
     lines = [f"{o['path']}: error: {o['error']}" if "error" in o else
              f"{o['path']}: narrow_dof={o['narrow_dof']} dof_score={o['dof_score']:.2f} face={o['face_source']} "
