@@ -38,16 +38,15 @@ def main(argv=None) -> int:
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
     from conftest import export_learner
-    from run import make_images
+    from run import make_images, prepared_batches
 
     from facefake_core import evaluate, load_model
     from facefake_core.evaluation import Store
-    from facefake_core.imaging import load_photo
 
     work = Path(tempfile.mkdtemp())
     model = load_model(str(export_learner(work / "learner", size=256)), device="cpu")
     paths = sorted(make_images(work / "set", args.n, labelled=True))
-    xs = [model.prepare([load_photo(p) for p in paths[i: i + 4]]) for i in range(0, len(paths), 4)]
+    xs = prepared_batches(model, paths, 4)
 
     def forward() -> None:
         with torch.inference_mode():

@@ -96,16 +96,15 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = ap.parse_args(argv)
     from conftest import export_learner
-    from run import forward_in_lanes, make_images
+    from run import forward_in_lanes, make_images, prepared_batches
 
     from facefake_core import evaluate, load_model
     from facefake_core.evaluation import Store, cpu_lanes
-    from facefake_core.imaging import load_photo
 
     work = Path(tempfile.mkdtemp())
     model = load_model(str(export_learner(work / "learner", size=256)), device="cpu")
     paths = sorted(make_images(work / "set", args.n, labelled=True))
-    xs = [model.prepare([load_photo(p) for p in paths[i: i + 4]]) for i in range(0, len(paths), 4)]
+    xs = prepared_batches(model, paths, 4)
     lanes, threads = cpu_lanes()
     timers = Timers()
     instrument(timers)

@@ -110,7 +110,7 @@ def bench(work: Path, repeat: int, n_eval: int, batch_size: int, eval_repeat: in
     # one batch on all threads; forward-only in the same lanes is timed too, so that the cost of everything else
     # (decoding, focus, CAM, storing) is shown apart from that gain.
     paths = make_images(work / "set", n_eval, labelled=True)
-    xs = [model.prepare([load_photo(p) for p in paths[i : i + batch_size]]) for i in range(0, n_eval, batch_size)]
+    xs = prepared_batches(model, paths, batch_size)
     forward_batch(model, xs[0])
     lanes, threads = cpu_lanes() if model.device.type == "cpu" else (1, 0)
     runs = []
@@ -210,6 +210,13 @@ def real_photo(size=(640, 480)) -> np.ndarray:
     img = cv2.resize(data.astronaut(), (side, side), interpolation=cv2.INTER_CUBIC)
     y0, x0 = (side - h) // 2, (side - w) // 2
     return np.ascontiguousarray(img[y0: y0 + h, x0: x0 + w])
+
+
+def prepared_batches(model, paths: list[Path], batch_size: int) -> list:
+    """The model's input batches of ``paths`` in order, ``batch_size`` photos each (prepared once, before timing)."""
+    from facefake_core.imaging import load_photo
+
+    return [model.prepare([load_photo(p) for p in paths[i: i + batch_size]]) for i in range(0, len(paths), batch_size)]
 
 
 def forward_batch(model, x) -> None:
